@@ -1,0 +1,1 @@
+"""mailroute: send a company's business email through its own Gmail or the default SMTP sender."""

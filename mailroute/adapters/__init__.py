@@ -1,0 +1,1 @@
+"""Everything that touches the world: PostgreSQL, RabbitMQ, SMTP, Google, crypto, the sandbox."""

@@ -1,0 +1,169 @@
+"""Companies, their people and their API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mailroute.adapters.db.pool import Pool
+from mailroute.core.routing import GmailConnectionView
+
+Role = Literal["admin", "sender"]
+KEY_PREFIX = "mr"
+
+
+@dataclass(frozen=True)
+class Company:
+    id: str
+    name: str
+    reply_to: str
+    default_while_gmail_broken: bool = False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: one API key, one company, one role."""
+
+    company_id: str
+    role: Role
+    key_id: str
+    user_id: str | None = None
+
+
+def _hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _company(row: dict[str, Any]) -> Company:
+    return Company(
+        id=str(row["id"]),
+        name=row["name"],
+        reply_to=row["reply_to"],
+        default_while_gmail_broken=row["default_while_gmail_broken"],
+    )
+
+
+class PostgresCompanies:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    def create(self, name: str, reply_to: str, *, company_id: str | None = None) -> Company:
+        company_id = company_id or str(uuid.uuid4())
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO companies (id, name, reply_to) VALUES (%s, %s, %s) RETURNING *",
+                (company_id, name, reply_to),
+            ).fetchone()
+        assert row is not None
+        return _company(row)
+
+    def get(self, company_id: str) -> Company | None:
+        try:
+            uuid.UUID(company_id)
+        except ValueError:
+            return None
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT * FROM companies WHERE id = %s", (company_id,)).fetchone()
+        return _company(row) if row else None
+
+    def set_default_while_gmail_broken(self, company_id: str, enabled: bool) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE companies SET default_while_gmail_broken = %s WHERE id = %s",
+                (enabled, company_id),
+            )
+
+    def add_user(self, company_id: str, email: str, role: Role, name: str = "") -> str:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO users (id, company_id, email, name, role) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (company_id, email) DO UPDATE SET role = EXCLUDED.role"
+                " RETURNING id",
+                (str(uuid.uuid4()), company_id, email, name, role),
+            ).fetchone()
+        assert row is not None
+        return str(row["id"])
+
+    def admin_emails(self, company_id: str) -> list[str]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT email FROM users WHERE company_id = %s AND role = 'admin' ORDER BY email",
+                (company_id,),
+            ).fetchall()
+        return [r["email"] for r in rows]
+
+    def create_api_key(
+        self, company_id: str, role: Role, *, label: str = "", user_id: str | None = None
+    ) -> str:
+        """Create a key and return it in full; only its hash is stored."""
+        prefix = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(24)
+        key = f"{KEY_PREFIX}_{prefix}_{secret}"
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO api_keys (id, company_id, user_id, prefix, key_hash, role, label)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (str(uuid.uuid4()), company_id, user_id, prefix, _hash(key), role, label),
+            )
+        return key
+
+    def authenticate(self, key: str) -> Principal | None:
+        parts = key.split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+            return None
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT id, company_id, role, user_id, key_hash FROM api_keys"
+                " WHERE prefix = %s AND revoked_at IS NULL",
+                (parts[1],),
+            ).fetchone()
+        if row is None or not hmac.compare_digest(bytes(row["key_hash"]), _hash(key)):
+            return None
+        return Principal(
+            company_id=str(row["company_id"]),
+            role=row["role"],
+            key_id=str(row["id"]),
+            user_id=str(row["user_id"]) if row["user_id"] else None,
+        )
+
+
+@dataclass(frozen=True)
+class SenderContext:
+    """What routing needs to know about a company, read in one query."""
+
+    company: Company
+    connection: GmailConnectionView | None
+    connection_id: str | None = None
+    connection_generation: int | None = None
+
+
+def sender_context(pool: Pool, company_id: str) -> SenderContext | None:
+    try:
+        uuid.UUID(company_id)
+    except ValueError:
+        return None
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT c.*, g.id AS g_id, g.state AS g_state, g.address AS g_address,"
+            " g.broken_reason AS g_reason, g.generation AS g_generation"
+            " FROM companies c LEFT JOIN gmail_connections g ON g.company_id = c.id"
+            " WHERE c.id = %s",
+            (company_id,),
+        ).fetchone()
+    if row is None:
+        return None
+    connection = None
+    if row["g_id"] is not None:
+        connection = GmailConnectionView(
+            state=row["g_state"], address=row["g_address"], broken_reason=row["g_reason"]
+        )
+    return SenderContext(
+        company=_company(row),
+        connection=connection,
+        connection_id=str(row["g_id"]) if row["g_id"] else None,
+        connection_generation=row["g_generation"],
+    )

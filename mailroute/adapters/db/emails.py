@@ -1,0 +1,401 @@
+"""The emails record: store once per (company, event), claim before sending, record the outcome.
+
+Idempotency lives here. `store` inserts on (company_id, event_id) or finds the row that is
+already there; `claim` is one conditional UPDATE, so of many deliveries of the same email only
+one sends; `mark_sent` / `mark_failed` write the outcome and its event in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from mailroute.adapters.db.pool import Pool
+from mailroute.core.mime import email_id_for
+from mailroute.core.model import OutgoingEmail, Route, StoredAttachment
+from mailroute.events import EmailFailed, EmailRequested, EmailSent
+
+# How long a claim protects a send in flight before another delivery may take it over.
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    email_id: str
+    created: bool
+    status: str
+    route: Route | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    email: OutgoingEmail
+    attempts: int
+    route: Route
+    from_address: str
+    possible_duplicate: bool
+
+
+@dataclass(frozen=True)
+class EmailView:
+    id: str
+    company_id: str
+    event_id: str
+    kind: str
+    status: str
+    route: str | None
+    from_address: str | None
+    to: list[str]
+    subject: str
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    provider_message_id: str | None
+    message_id: str
+    possible_duplicate: bool
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "status": self.status,
+            "route": self.route,
+            "from": self.from_address,
+            "to": self.to,
+            "subject": self.subject,
+            "attempts": self.attempts,
+            "error": (
+                {"code": self.error_code, "message": self.error_message}
+                if self.error_code
+                else None
+            ),
+            "provider_message_id": self.provider_message_id,
+            "message_id": self.message_id,
+            "possible_duplicate": self.possible_duplicate,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def insert_outbox(conn: Connection[DictRow], routing_key: str, payload: dict[str, Any]) -> int:
+    row = conn.execute(
+        "INSERT INTO outbox_events (routing_key, payload) VALUES (%s, %s) RETURNING id",
+        (routing_key, Jsonb(payload)),
+    ).fetchone()
+    assert row is not None
+    return int(row["id"])
+
+
+class PostgresEmails:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    def store(
+        self,
+        event: EmailRequested,
+        *,
+        route: Route | None,
+        from_address: str | None,
+        reply_to: str | None,
+        message_id: str,
+        failure: tuple[str, str] | None = None,
+    ) -> tuple[StoreResult, int | None]:
+        """Store the email (queued, or failed with `failure`) unless it is already stored.
+
+        Returns the result and, when a failure was recorded now, the outbox id of its event.
+        """
+        email_id = email_id_for(event.company_id, event.event_id)
+        status = "failed" if failure else "queued"
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "INSERT INTO emails (id, company_id, event_id, kind, sender_choice, status, route,"
+                " from_address, reply_to, to_addrs, cc_addrs, bcc_addrs, subject, text_body,"
+                " html_body, message_id, error_code, error_message, failed_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " CASE WHEN %s THEN now() END)"
+                " ON CONFLICT (company_id, event_id) DO NOTHING RETURNING id",
+                (
+                    email_id,
+                    event.company_id,
+                    event.event_id,
+                    event.kind,
+                    event.sender,
+                    status,
+                    route,
+                    from_address,
+                    reply_to,
+                    event.to,
+                    event.cc,
+                    event.bcc,
+                    event.subject,
+                    event.text,
+                    event.html,
+                    message_id,
+                    failure[0] if failure else None,
+                    failure[1] if failure else None,
+                    failure is not None,
+                ),
+            ).fetchone()
+            if row is None:
+                existing = conn.execute(
+                    "SELECT status, route FROM emails WHERE company_id = %s AND event_id = %s",
+                    (event.company_id, event.event_id),
+                ).fetchone()
+                assert existing is not None
+                result = StoreResult(email_id, False, existing["status"], existing["route"])
+                return result, None
+            if event.attachments:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO attachments (email_id, position, filename, content_type,"
+                        " size, sha256, content) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        [
+                            (
+                                email_id,
+                                i,
+                                a.filename,
+                                a.content_type,
+                                len(content := a.content),
+                                hashlib.sha256(content).hexdigest(),
+                                content,
+                            )
+                            for i, a in enumerate(event.attachments)
+                        ],
+                    )
+            outbox_id = None
+            if failure:
+                outbox_id = insert_outbox(
+                    conn,
+                    "email.failed",
+                    EmailFailed(
+                        email_id=email_id,
+                        event_id=event.event_id,
+                        company_id=event.company_id,
+                        route=route,
+                        from_address=from_address,
+                        error_code=failure[0],
+                        error_message=failure[1],
+                        failed_at=_now(),
+                    ).to_wire(),
+                )
+        return StoreResult(email_id, True, status, route), outbox_id
+
+    def claim(self, email_id: str, claim_key: str, route: Route) -> Claim | None:
+        """Take the email for sending, or None when it is not ours to send.
+
+        Claimable: queued or retrying; or `sending` under the same claim key (our own message
+        redelivered after a crash) or under a lease that ran out. Taking over a `sending` row
+        means an earlier attempt may have reached the provider: the row is flagged.
+        """
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "UPDATE emails SET status = 'sending', attempts = attempts + 1,"
+                " possible_duplicate = possible_duplicate OR status = 'sending',"
+                " claim_key = %(key)s, claimed_at = now(), updated_at = now()"
+                " WHERE id = %(id)s AND route = %(route)s"
+                " AND (status IN ('queued', 'retrying') OR (status = 'sending'"
+                "  AND (claim_key = %(key)s OR claimed_at < now() - %(lease)s)))"
+                " RETURNING id, company_id, event_id, subject, to_addrs, cc_addrs, bcc_addrs,"
+                " text_body, html_body, reply_to, message_id, attempts, from_address,"
+                " possible_duplicate,"
+                " EXISTS (SELECT 1 FROM attachments a WHERE a.email_id = emails.id) AS has_att",
+                {"id": email_id, "key": claim_key, "route": route, "lease": CLAIM_LEASE},
+            ).fetchone()
+            if row is None:
+                return None
+            attachments: tuple[StoredAttachment, ...] = ()
+            if row["has_att"]:
+                rows = conn.execute(
+                    "SELECT filename, content_type, content FROM attachments"
+                    " WHERE email_id = %s ORDER BY position",
+                    (email_id,),
+                ).fetchall()
+                attachments = tuple(
+                    StoredAttachment(r["filename"], r["content_type"], bytes(r["content"]))
+                    for r in rows
+                )
+        email = OutgoingEmail(
+            id=str(row["id"]),
+            company_id=str(row["company_id"]),
+            event_id=row["event_id"],
+            subject=row["subject"],
+            to=tuple(row["to_addrs"]),
+            cc=tuple(row["cc_addrs"]),
+            bcc=tuple(row["bcc_addrs"]),
+            text=row["text_body"],
+            html=row["html_body"],
+            reply_to=row["reply_to"],
+            message_id=row["message_id"],
+            attachments=attachments,
+        )
+        return Claim(
+            email=email,
+            attempts=row["attempts"],
+            route=route,
+            from_address=row["from_address"],
+            possible_duplicate=row["possible_duplicate"],
+        )
+
+    def mark_sent(
+        self,
+        claim: Claim,
+        claim_key: str,
+        *,
+        provider_message_id: str | None = None,
+        provider_thread_id: str | None = None,
+    ) -> int | None:
+        """Record the send; returns the outbox id of the EmailSent event (None if not ours)."""
+        email = claim.email
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "UPDATE emails SET status = 'sent', sent_at = now(), updated_at = now(),"
+                " provider_message_id = %s, provider_thread_id = %s,"
+                " error_code = NULL, error_message = NULL"
+                " WHERE id = %s AND status = 'sending' AND claim_key = %s"
+                " RETURNING sent_at, possible_duplicate",
+                (provider_message_id, provider_thread_id, email.id, claim_key),
+            ).fetchone()
+            if row is None:
+                return None
+            return insert_outbox(
+                conn,
+                "email.sent",
+                EmailSent(
+                    email_id=email.id,
+                    event_id=email.event_id,
+                    company_id=email.company_id,
+                    route=claim.route,
+                    from_address=claim.from_address,
+                    message_id=email.message_id,
+                    provider_message_id=provider_message_id,
+                    possible_duplicate=row["possible_duplicate"],
+                    sent_at=row["sent_at"],
+                ).to_wire(),
+            )
+
+    def mark_retrying(
+        self, email_id: str, claim_key: str, *, code: str, message: str, due: datetime
+    ) -> bool:
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "UPDATE emails SET status = 'retrying', error_code = %s, error_message = %s,"
+                " next_attempt_at = %s, updated_at = now()"
+                " WHERE id = %s AND status = 'sending' AND claim_key = %s",
+                (code, message, due, email_id, claim_key),
+            )
+            return cur.rowcount == 1
+
+    def mark_failed(
+        self, email_id: str, claim_key: str | None, *, code: str, message: str
+    ) -> int | None:
+        """Fail the email (when it is ours, or unclaimed); returns the EmailFailed outbox id."""
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "UPDATE emails SET status = 'failed', error_code = %s, error_message = %s,"
+                " failed_at = now(), updated_at = now()"
+                " WHERE id = %s AND status NOT IN ('sent', 'failed')"
+                " AND (%s::text IS NULL OR claim_key = %s)"
+                " RETURNING company_id, event_id, route, from_address, failed_at",
+                (code, message, email_id, claim_key, claim_key),
+            ).fetchone()
+            if row is None:
+                return None
+            return insert_outbox(
+                conn,
+                "email.failed",
+                EmailFailed(
+                    email_id=email_id,
+                    event_id=row["event_id"],
+                    company_id=str(row["company_id"]),
+                    route=row["route"],
+                    from_address=row["from_address"],
+                    error_code=code,
+                    error_message=message,
+                    failed_at=row["failed_at"],
+                ).to_wire(),
+            )
+
+    def get(self, email_id: str, company_id: str) -> EmailView | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT * FROM emails WHERE id = %s AND company_id = %s", (email_id, company_id)
+            ).fetchone()
+        return _view(row) if row else None
+
+    def recent(self, company_id: str, limit: int = 20) -> list[EmailView]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM emails WHERE company_id = %s ORDER BY created_at DESC LIMIT %s",
+                (company_id, limit),
+            ).fetchall()
+        return [_view(r) for r in rows]
+
+    def record_rejected(
+        self, *, queue: str, actor: str, message_id: str, reason: str, payload: Any
+    ) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload, default=str)
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO rejected_messages (queue, actor, message_id, reason, payload)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (queue, actor, message_id, reason[:2000], text[:100_000]),
+            )
+
+
+def _view(row: dict[str, Any]) -> EmailView:
+    return EmailView(
+        id=str(row["id"]),
+        company_id=str(row["company_id"]),
+        event_id=row["event_id"],
+        kind=row["kind"],
+        status=row["status"],
+        route=row["route"],
+        from_address=row["from_address"],
+        to=list(row["to_addrs"]),
+        subject=row["subject"],
+        attempts=row["attempts"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        provider_message_id=row["provider_message_id"],
+        message_id=row["message_id"],
+        possible_duplicate=row["possible_duplicate"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        sent_at=row["sent_at"],
+    )
+
+
+def find_stalled(pool: Pool, *, older_than: timedelta, limit: int = 500) -> list[tuple[str, Route]]:
+    """Emails whose queue message may be gone (dead-lettered, or lost with a broker's disk):
+    queued or retrying long past due, or sending with an expired claim. The clock re-queues them;
+    the claim makes that harmless if the original message is still on its way."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "UPDATE emails SET updated_at = now() WHERE id IN ("
+            " SELECT id FROM emails WHERE route IS NOT NULL AND ("
+            "  (status = 'queued' AND updated_at < now() - %(age)s)"
+            "  OR (status = 'retrying' AND next_attempt_at < now() - %(age)s"
+            "      AND updated_at < now() - %(age)s)"
+            "  OR (status = 'sending' AND claimed_at < now() - %(lease)s"
+            "      AND updated_at < now() - %(age)s))"
+            " ORDER BY updated_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, route",
+            {"age": older_than, "lease": CLAIM_LEASE, "limit": limit},
+        ).fetchall()
+    return [(str(r["id"]), r["route"]) for r in rows]

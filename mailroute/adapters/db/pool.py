@@ -1,0 +1,31 @@
+"""The psycopg connection pool, opened lazily so that forked worker processes each get their own."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+from psycopg import Connection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
+
+from mailroute.config.settings import Settings
+
+Pool: TypeAlias = ConnectionPool[Connection[DictRow]]
+
+
+def make_pool(
+    settings: Settings, *, min_size: int = 1, max_size: int | None = None
+) -> Pool:
+    """A pool of autocommit-off connections returning dict rows; call `.open()` before use."""
+    return ConnectionPool[Connection[DictRow]](
+        settings.database_url,
+        connection_class=Connection[DictRow],
+        min_size=min_size,
+        max_size=max_size or settings.db_pool_size,
+        kwargs={"row_factory": dict_row, "connect_timeout": 5},
+        open=False,
+        name="mailroute",
+        timeout=30,
+        check=ConnectionPool.check_connection,
+        reconnect_timeout=120,
+    )

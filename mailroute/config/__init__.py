@@ -1,0 +1,1 @@
+"""Settings and logging: read once, passed down."""

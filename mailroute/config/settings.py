@@ -1,0 +1,157 @@
+"""One frozen `Settings`, read once from the environment and passed down.
+
+Every variable is documented in `.env.example`. Defaults serve a local run against the sandbox.
+`Settings.from_env()` fails fast, naming every bad variable at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+SANDBOX_CLIENT_ID = "mailroute-sandbox.apps.googleusercontent.com"
+SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - the sandbox's public demo credential
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - refused outside a local run
+# A Fernet key for local runs only; production must set TOKEN_ENCRYPTION_KEYS.
+DEV_TOKEN_KEY = "bWFpbHJvdXRlLWRldi1vbmx5LXRva2VuLWtleS0wMDA="  # noqa: S105
+
+
+class SettingsError(ValueError):
+    """One or more environment variables are missing or invalid; the message names each."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/mailroute"
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    smtp_url: str = "smtp://127.0.0.1:2525"
+    smtp_timeout_seconds: float = 20.0
+    default_from: str = "mailroute <no-reply@mailroute.localhost>"
+    public_base_url: str = "http://127.0.0.1:8000"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    sandbox_base_url: str = "http://127.0.0.1:8090"
+    sandbox_smtp_port: int = 2525
+    google_client_id: str = ""
+    google_client_secret: str = ""
+    google_auth_uri: str = ""
+    google_token_uri: str = ""
+    google_revoke_uri: str = ""
+    google_certs_uri: str = ""
+    google_gmail_root_url: str = ""
+    google_issuer: str = "https://accounts.google.com"
+    token_encryption_keys: tuple[str, ...] = (DEV_TOKEN_KEY,)
+    secret_key: str = DEV_SECRET_KEY
+    max_email_bytes: int = 25 * 1024 * 1024
+    max_recipients: int = 100
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+    log_format: str = "json"
+    smtp_max_attempts: int = 5
+    events_exchange: str = "mailroute.events"
+
+    @property
+    def uses_sandbox(self) -> bool:
+        """True when no Google client credentials are configured: Google is the local sandbox."""
+        return not (self.google_client_id and self.google_client_secret)
+
+    @property
+    def oauth_client_id(self) -> str:
+        return SANDBOX_CLIENT_ID if self.uses_sandbox else self.google_client_id
+
+    @property
+    def oauth_client_secret(self) -> str:
+        return SANDBOX_CLIENT_SECRET if self.uses_sandbox else self.google_client_secret
+
+    def google_endpoint(self, name: str) -> str:
+        """The URL of a Google endpoint: the override, else Google's or the sandbox's."""
+        override = getattr(self, f"google_{name}")
+        if override:
+            return str(override)
+        base = self.sandbox_base_url.rstrip("/") if self.uses_sandbox else None
+        google = {
+            "auth_uri": "https://accounts.google.com/o/oauth2/v2/auth",
+            "token_uri": "https://oauth2.googleapis.com/token",
+            "revoke_uri": "https://oauth2.googleapis.com/revoke",
+            "certs_uri": "https://www.googleapis.com/oauth2/v1/certs",
+            "gmail_root_url": "https://gmail.googleapis.com/",
+        }
+        sandbox_paths = {
+            "auth_uri": "/o/oauth2/v2/auth",
+            "token_uri": "/token",
+            "revoke_uri": "/revoke",
+            "certs_uri": "/oauth2/v1/certs",
+            "gmail_root_url": "/",
+        }
+        if base is None:
+            return google[name]
+        return base + sandbox_paths[name]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raise `SettingsError` naming all bad variables."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        problems: list[str] = []
+        for field in dataclasses.fields(cls):
+            var = field.name.upper()
+            if var not in env or env[var] == "":
+                continue
+            raw = env[var]
+            try:
+                values[field.name] = _parse(field.type, raw)
+            except ValueError as exc:
+                problems.append(f"{var}: {exc}")
+        settings = cls(**values)  # type: ignore[arg-type]
+        problems.extend(settings._problems(env))
+        if problems:
+            raise SettingsError("invalid settings: " + "; ".join(problems))
+        return settings
+
+    def _problems(self, env: Mapping[str, str]) -> list[str]:
+        found: list[str] = []
+        for var, url, schemes in (
+            ("DATABASE_URL", self.database_url, ("postgresql", "postgres")),
+            ("RABBITMQ_URL", self.rabbitmq_url, ("amqp", "amqps")),
+            ("SMTP_URL", self.smtp_url, ("smtp", "smtps", "smtp+starttls")),
+            ("PUBLIC_BASE_URL", self.public_base_url, ("http", "https")),
+        ):
+            if urlsplit(url).scheme not in schemes:
+                found.append(f"{var}: must be a URL with scheme {' or '.join(schemes)}")
+        if bool(self.google_client_id) != bool(self.google_client_secret):
+            found.append("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET: set both or neither")
+        if not self.uses_sandbox and self.secret_key == DEV_SECRET_KEY:
+            found.append("SECRET_KEY: must be set when real Google credentials are configured")
+        if not self.uses_sandbox and self.token_encryption_keys == (DEV_TOKEN_KEY,):
+            found.append(
+                "TOKEN_ENCRYPTION_KEYS: must be set when real Google credentials are configured"
+            )
+        if self.log_format not in ("json", "console"):
+            found.append("LOG_FORMAT: must be json or console")
+        if self.max_email_bytes <= 0:
+            found.append("MAX_EMAIL_BYTES: must be positive")
+        if "@" not in self.default_from:
+            found.append("DEFAULT_FROM: must be an email address, optionally with a display name")
+        return found
+
+
+def _parse(kind: object, raw: str) -> object:
+    if kind in ("int", int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError("must be an integer") from None
+    if kind in ("float", float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError("must be a number") from None
+    if kind in ("tuple[str, ...]",):
+        parts = tuple(part.strip() for part in raw.split(",") if part.strip())
+        if not parts:
+            raise ValueError("must list at least one value, comma-separated")
+        return parts
+    return raw

@@ -1,0 +1,67 @@
+"""mailroute's error tree. Adapters translate vendor errors into these (`raise ... from exc`).
+
+    MailrouteError
+    ├── PermanentError              fail the email at once, never retried
+    │   ├── ProviderRejectedError   the provider refused this message (5xx, 400, 413)
+    │   └── UnknownCompanyError
+    ├── TransientError              retried with backoff and jitter, a handful of times
+    │   ├── ProviderBusyError       429 / rate limits; may carry Google's "Retry after" time
+    │   └── ProviderUnavailableError 5xx, timeouts, refused connections, SMTP 4xx
+    └── GmailAuthBrokenError        the Gmail authorization is gone: the connection breaks
+
+Each error carries a stable `code` and a `message` written for a company admin.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class MailrouteError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class PermanentError(MailrouteError):
+    code = "permanent_error"
+
+
+class ProviderRejectedError(PermanentError):
+    code = "provider_rejected"
+
+
+class UnknownCompanyError(PermanentError):
+    code = "unknown_company"
+
+
+class TransientError(MailrouteError):
+    code = "transient_error"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_at: datetime | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_at = retry_at
+
+
+class ProviderBusyError(TransientError):
+    code = "provider_busy"
+
+
+class ProviderUnavailableError(TransientError):
+    code = "provider_unavailable"
+
+
+class GmailAuthBrokenError(MailrouteError):
+    """Google no longer honours the grant; `reason` is one of `core.connection.BrokenReason`."""
+
+    code = "gmail_auth_broken"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -1,0 +1,22 @@
+"""The queues and pinned actor names: part of the wire contract between producers and workers.
+
+A rename of a Python function never changes these, so queued messages are never orphaned.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DISPATCH: Final = "dispatch"
+GMAIL: Final = "gmail"
+SMTP: Final = "smtp"
+NOTIFY: Final = "notify"
+ALL_QUEUES: Final = (DISPATCH, GMAIL, SMTP, NOTIFY)
+
+DISPATCH_EMAIL: Final = "mailroute.dispatch_email"
+SEND_VIA_GMAIL: Final = "mailroute.send_via_gmail"
+SEND_VIA_SMTP: Final = "mailroute.send_via_smtp"
+NOTIFY_ADMINS_ONCE: Final = "mailroute.notify_admins_once"
+
+# Route of an email -> (queue, actor) that sends it.
+SENDERS: Final = {"gmail": (GMAIL, SEND_VIA_GMAIL), "default": (SMTP, SEND_VIA_SMTP)}

@@ -1,0 +1,1 @@
+"""Use cases: short functions that take their dependencies (`Deps`) and apply core's rules."""

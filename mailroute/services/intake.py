@@ -1,0 +1,97 @@
+"""Intake: the one validation shared by Python `publish`, `POST /v1/emails` and `mailroute send`.
+
+Everything is checked before anything is published: the event's fields, its size, the company,
+and the caller's right to send for it. A refusal names the field and the rule.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from mailroute.core.mime import email_id_for
+from mailroute.events import EmailRequested, FieldProblem, InvalidEventError, queues
+
+log = structlog.get_logger(__name__)
+
+
+class CompanyLookup(Protocol):
+    def get(self, company_id: str) -> Any | None: ...
+
+
+class QueuePublisher(Protocol):
+    def enqueue(
+        self, queue: str, actor: str, args: tuple[Any, ...], *, delay_seconds: float = 0.0
+    ) -> str: ...
+
+
+class UnknownCompanyRequestError(LookupError):
+    field = "company_id"
+    rule = "known_company"
+
+    def __init__(self, company_id: str) -> None:
+        super().__init__(f"no company with id {company_id!r}")
+
+
+class ForbiddenCompanyError(PermissionError):
+    field = "company_id"
+    rule = "own_company"
+
+    def __init__(self) -> None:
+        super().__init__("this API key belongs to another company")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    email_id: str
+    event_id: str
+    company_id: str
+
+
+class Intake:
+    def __init__(self, companies: CompanyLookup, queue: QueuePublisher, max_bytes: int) -> None:
+        self._companies = companies
+        self._queue = queue
+        self._max_bytes = max_bytes
+
+    def validate(
+        self, data: Mapping[str, Any] | EmailRequested, *, company_id: str | None = None
+    ) -> EmailRequested:
+        """Check everything; `company_id` is the caller's company when it is known (API keys)."""
+        if isinstance(data, EmailRequested):
+            data = data.to_wire()
+        data = dict(data)
+        if company_id is not None:
+            given = data.setdefault("company_id", company_id)
+            if given != company_id:
+                raise ForbiddenCompanyError()
+        data.setdefault("event_id", str(uuid.uuid4()))
+        event = EmailRequested.parse(data)
+        if event.size > self._max_bytes:
+            raise InvalidEventError(
+                [
+                    FieldProblem(
+                        "attachments",
+                        "max_size",
+                        f"the email is {event.size} bytes; the limit is {self._max_bytes} bytes",
+                    )
+                ]
+            )
+        if self._companies.get(event.company_id) is None:
+            raise UnknownCompanyRequestError(event.company_id)
+        return event
+
+    def publish(
+        self, data: Mapping[str, Any] | EmailRequested, *, company_id: str | None = None
+    ) -> Accepted:
+        """Validate, then publish with confirms. Raises `BrokerUnavailableError` when RabbitMQ
+        cannot confirm: the caller knows nothing was accepted."""
+        event = self.validate(data, company_id=company_id)
+        self._queue.enqueue(queues.DISPATCH, queues.DISPATCH_EMAIL, (event.to_wire(),))
+        email_id = email_id_for(event.company_id, event.event_id)
+        log.info("email.accepted", email_id=email_id, company_id=event.company_id)
+        return Accepted(email_id=email_id, event_id=event.event_id, company_id=event.company_id)

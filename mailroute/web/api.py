@@ -1,0 +1,145 @@
+"""REST: `POST /v1/emails`, `GET /v1/emails/{id}`."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from mailroute.events import FieldProblem
+from mailroute.web.auth import Caller
+from mailroute.web.context import WebContext, context
+from mailroute.web.errors import ApiError
+
+router = APIRouter(prefix="/v1", tags=["emails"])
+Ctx = Annotated[WebContext, Depends(context)]
+
+EMAIL_REQUEST_EXAMPLE: dict[str, Any] = {
+    "event_id": "invoice-2026-0042-sent",
+    "kind": "invoice",
+    "sender": "auto",
+    "to": ["Jane Doe <jane@example.com>"],
+    "subject": "Invoice 2026-0042 from Acme",
+    "text": "Hello Jane, please find invoice 2026-0042 attached.",
+    "attachments": [
+        {
+            "filename": "invoice-2026-0042.pdf",
+            "content_type": "application/pdf",
+            "content_base64": "JVBERi0xLjQK...",
+        }
+    ],
+}
+
+
+async def _json_body(request: Request, max_bytes: int) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the email request as JSON",
+            [FieldProblem("Content-Type", "application_json", f"got {content_type or 'none'}")],
+        )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(
+            413,
+            "too_large",
+            "the request body is too large",
+            [FieldProblem("body", "max_size", f"at most {max_bytes} bytes")],
+        )
+    raw = await request.body()
+    if len(raw) > max_bytes:
+        raise ApiError(
+            413,
+            "too_large",
+            "the request body is too large",
+            [FieldProblem("body", "max_size", f"at most {max_bytes} bytes")],
+        )
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(
+            400,
+            "invalid_json",
+            "the body is not valid JSON",
+            [FieldProblem("body", "json", str(exc))],
+        ) from None
+    if not isinstance(data, dict):
+        raise ApiError(
+            422,
+            "validation_failed",
+            "the body must be a JSON object",
+            [FieldProblem("body", "object", f"got {type(data).__name__}")],
+        )
+    return data
+
+
+@router.post(
+    "/emails",
+    status_code=202,
+    summary="Request an email",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"example": EMAIL_REQUEST_EXAMPLE}},
+        }
+    },
+)
+async def request_email(
+    request: Request,
+    caller: Caller,
+    ctx: Ctx,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    """Validate and accept one email. The same `event_id` (or `Idempotency-Key`) twice sends
+    one email. Answers 202 with the email's id; poll `GET /v1/emails/{id}` for the outcome."""
+    # base64 inflates by 4/3; leave room for the JSON around it.
+    data = await _json_body(request, ctx.settings.max_email_bytes * 4 // 3 + 1_000_000)
+    if idempotency_key is not None:
+        given = data.setdefault("event_id", idempotency_key)
+        if given != idempotency_key:
+            raise ApiError(
+                422,
+                "validation_failed",
+                "event_id and Idempotency-Key disagree",
+                [FieldProblem("event_id", "matches_idempotency_key", "differs from the header")],
+            )
+    data.setdefault("event_id", str(uuid.uuid4()))
+    accepted = await run_in_threadpool(ctx.intake.publish, data, company_id=caller.company_id)
+    return JSONResponse(
+        {
+            "id": accepted.email_id,
+            "event_id": accepted.event_id,
+            "status": "accepted",
+            "links": {"self": f"/v1/emails/{accepted.email_id}"},
+        },
+        status_code=202,
+        headers={"Location": f"/v1/emails/{accepted.email_id}"},
+    )
+
+
+@router.get("/emails/{email_id}", summary="An email's status and outcome")
+def get_email(email_id: str, caller: Caller, ctx: Ctx) -> dict[str, Any]:
+    try:
+        uuid.UUID(email_id)
+    except ValueError:
+        raise ApiError(
+            404,
+            "not_found",
+            "no such email",
+            [FieldProblem("email_id", "uuid", "not an email id")],
+        ) from None
+    view = ctx.emails.get(email_id, caller.company_id)
+    if view is None:
+        raise ApiError(
+            404,
+            "not_found",
+            "no such email for this company (an email just accepted appears within moments)",
+            [FieldProblem("email_id", "known_email", "unknown to this company")],
+        )
+    return view.as_json()

@@ -1,0 +1,1 @@
+"""dramatiq workers: the broker, middleware, and one actor module per queue."""

@@ -1,0 +1,5 @@
+"""One module per queue. Importing this package declares every actor on the current broker."""
+
+from mailroute.workers.actors import dispatch, smtp
+
+__all__ = ["dispatch", "smtp"]

@@ -1,0 +1,56 @@
+"""The one place the dramatiq broker is built."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+
+from mailroute.config.settings import Settings
+from mailroute.workers.middleware import LogContext
+
+# Every time limit and backoff stays far below RabbitMQ's consumer_timeout (30 min by default).
+ACTOR_TIME_LIMIT_MS = 5 * 60 * 1000
+MAX_BACKOFF_MS = 60 * 1000
+
+
+def _with_connection_defaults(url: str) -> str:
+    """Heartbeats and timeouts in the URL (pika parses them there; kwargs would clash with url)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("heartbeat", "30")
+    query.setdefault("blocked_connection_timeout", "30")
+    query.setdefault("connection_attempts", "3")
+    query.setdefault("retry_delay", "1")
+    query.setdefault("socket_timeout", "5")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def build_broker(settings: Settings) -> RabbitmqBroker:
+    """RabbitMQ with publisher confirms on, so a publish that returns is on disk."""
+    broker = RabbitmqBroker(
+        url=_with_connection_defaults(settings.rabbitmq_url),
+        confirm_delivery=True,
+        middleware=[
+            LogContext(),
+            AgeLimit(),
+            TimeLimit(time_limit=ACTOR_TIME_LIMIT_MS),
+            ShutdownNotifications(),
+            Callbacks(),
+            Pipelines(),
+            Retries(max_retries=10, min_backoff=1000, max_backoff=MAX_BACKOFF_MS),
+            CurrentMessage(),
+        ],
+    )
+    dramatiq.set_broker(broker)
+    return broker

@@ -1,0 +1,79 @@
+"""The clock process: publishes outcome events the fast path could not, and re-queues emails
+whose queue message was lost. Each job runs on its own interval; one failing job never stops
+the others."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+
+import structlog
+
+from mailroute.adapters.db.emails import find_stalled
+from mailroute.adapters.db.pool import make_pool
+from mailroute.adapters.rabbitmq import DramatiqQueues, OutboxRelay, PikaEventPublisher
+from mailroute.config.settings import Settings
+from mailroute.workers.broker import build_broker
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Job:
+    name: str
+    every_seconds: float
+    run: Callable[[], object]
+    due: float = 0.0
+
+
+def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
+    stop = stop or threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("clock.stopping", signal=signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+
+    pool = make_pool(settings, max_size=2)
+    pool.open(wait=False)
+    broker = build_broker(settings)
+    relay = OutboxRelay(pool, PikaEventPublisher(settings.rabbitmq_url, settings.events_exchange))
+    queues = DramatiqQueues(broker)
+
+    def requeue_stalled() -> int:
+        stalled = find_stalled(pool, older_than=timedelta(minutes=10))
+        for email_id, route in stalled:
+            queues.schedule_send(route, email_id)
+        if stalled:
+            log.warning("clock.requeued_stalled", count=len(stalled))
+        return len(stalled)
+
+    jobs = [
+        Job("relay_outbox", 2.0, relay.relay_pending),
+        Job("requeue_stalled", 60.0, requeue_stalled),
+    ]
+    log.info("clock.started", jobs=[j.name for j in jobs])
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            for job in jobs:
+                if now < job.due:
+                    continue
+                job.due = now + job.every_seconds
+                try:
+                    job.run()
+                except Exception:
+                    log.exception("clock.job_failed", job=job.name)
+            stop.wait(0.5)
+    finally:
+        broker.close()
+        pool.close()
+        log.info("clock.stopped")

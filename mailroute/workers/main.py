@@ -1,0 +1,11 @@
+"""Entry module for the dramatiq CLI: configure logging, build the broker, declare the actors."""
+
+from mailroute.config.logging import configure_logging
+from mailroute.config.settings import Settings
+from mailroute.workers.broker import build_broker
+
+_settings = Settings.from_env()
+configure_logging(_settings.log_level, _settings.log_format)
+broker = build_broker(_settings)
+
+import mailroute.workers.actors  # noqa: E402,F401  (declares the actors on `broker`)

@@ -1,0 +1,65 @@
+"""Log context per message: bind who and what, write one line per message with its outcome."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.middleware import Middleware
+
+log = structlog.get_logger("mailroute.worker")
+
+
+class LogContext(Middleware):
+    """First in the chain: its before-hook runs first and its after-hook last."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        structlog.contextvars.clear_contextvars()
+        fields: dict[str, Any] = {
+            "message_id": message.message_id,
+            "actor": message.actor_name,
+            "queue": message.queue_name,
+            "retries": message.options.get("retries", 0),
+            "correlation_id": message.options.get("correlation_id", message.message_id),
+        }
+        if message.actor_name != "mailroute.dispatch_email" and message.args:
+            first = message.args[0]
+            if isinstance(first, str):
+                fields["email_id"] = first
+        elif message.args and isinstance(message.args[0], dict):
+            fields["company_id"] = str(message.args[0].get("company_id", ""))[:64]
+        if getattr(message, "redelivered", False):
+            fields["redelivered"] = True
+        structlog.contextvars.bind_contextvars(**fields)
+        self._local.started = time.monotonic()
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        started = getattr(self._local, "started", None)
+        duration_ms = round((time.monotonic() - started) * 1000, 1) if started else None
+        if exception is None:
+            log.info("message.done", outcome="ok", duration_ms=duration_ms)
+        else:
+            log.warning(
+                "message.done",
+                outcome="error",
+                error=type(exception).__name__,
+                detail=str(exception)[:500],
+                duration_ms=duration_ms,
+            )
+        structlog.contextvars.clear_contextvars()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        structlog.contextvars.clear_contextvars()
