@@ -289,5 +289,9 @@ def demo() -> None:
     )
 
 
+from mailroute.cli_gmail import register as _register_gmail_commands  # noqa: E402
+
+_register_gmail_commands(main)
+
 if __name__ == "__main__":
     main()

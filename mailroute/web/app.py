@@ -15,7 +15,7 @@ from mailroute.adapters.db.pool import make_pool
 from mailroute.adapters.rabbitmq import DramatiqQueues
 from mailroute.config.settings import Settings
 from mailroute.services.intake import Intake
-from mailroute.web import api
+from mailroute.web import api, gmail
 from mailroute.web.context import WebContext
 from mailroute.web.errors import install_error_handlers
 from mailroute.workers.broker import build_broker
@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(api.router)
+    gmail.install(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -1,0 +1,71 @@
+"""The Gmail connection's states, why a connection breaks, and those reasons in plain words.
+
+    disconnected --connect--> active --break--> not_connected --re-authorize--> active
+         ^                      |                    |
+         +-------revoke---------+--------revoke------+
+
+`connect` and `re-authorize` raise `generation`, so a later break is a new incident and notifies
+again. `break` is one conditional UPDATE (active -> not_connected): one caller wins and publishes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+ConnectionState = Literal["disconnected", "active", "not_connected"]
+
+
+class BrokenReason(StrEnum):
+    REVOKED = "revoked"  # the user removed the app's access in their Google account
+    EXPIRED = "expired"  # unused for six months, or Google's invalid_grant without more detail
+    TESTING_MODE = "testing_mode"  # the OAuth app is in Testing: refresh tokens live 7 days
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a password
+    ACCOUNT_DELETED = "account_deleted"
+    ADMIN_POLICY = "admin_policy"  # a Workspace admin restricted the app
+    SCOPE_REMOVED = "scope_removed"  # the send permission is no longer granted
+    UNAUTHORIZED = "unauthorized"  # Gmail kept answering 401 after a fresh token
+
+
+_EXPLANATIONS: dict[BrokenReason, str] = {
+    BrokenReason.REVOKED: (
+        "access was revoked in the Google account (Security > Third-party access)"
+    ),
+    BrokenReason.EXPIRED: (
+        "Google expired the authorization (it was revoked, or unused for six months)"
+    ),
+    BrokenReason.TESTING_MODE: (
+        "the Google OAuth app is in Testing mode, where authorizations expire after 7 days"
+    ),
+    BrokenReason.PASSWORD_CHANGED: (
+        "the Google account's password was changed, which ends Gmail authorizations"
+    ),
+    BrokenReason.ACCOUNT_DELETED: "the Google account was deleted",
+    BrokenReason.ADMIN_POLICY: "a Google Workspace administrator restricted this app",
+    BrokenReason.SCOPE_REMOVED: "the permission to send email was removed from the authorization",
+    BrokenReason.UNAUTHORIZED: "Gmail refused the authorization even after a fresh token",
+}
+
+
+def explain(reason: str | None) -> str:
+    """The reason a connection broke, in words an admin understands."""
+    try:
+        return _EXPLANATIONS[BrokenReason(reason or "")]
+    except ValueError:
+        return "Google no longer accepts the authorization"
+
+
+def reason_from_invalid_grant(description: str) -> BrokenReason:
+    """Map Google's `invalid_grant` error_description to a reason (research §3, §7)."""
+    text = description.lower()
+    if "deleted" in text:
+        return BrokenReason.ACCOUNT_DELETED
+    if "password" in text:
+        return BrokenReason.PASSWORD_CHANGED
+    if "admin" in text or "policy" in text:
+        return BrokenReason.ADMIN_POLICY
+    if "testing" in text or "7 days" in text:
+        return BrokenReason.TESTING_MODE
+    if "revoked" in text:
+        return BrokenReason.REVOKED
+    return BrokenReason.EXPIRED

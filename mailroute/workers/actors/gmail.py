@@ -1,0 +1,1 @@
+"""Queue `gmail`: send stored emails through the company's Gmail account."""
