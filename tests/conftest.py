@@ -15,19 +15,38 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pika
 import pytest
 
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.migrations import apply_migrations, ensure_database
 from mailroute.adapters.db.pool import Pool, make_pool
 from mailroute.config.settings import Settings
-from mailroute.events import queues
-from tests.stack import Process, free_port, http_ready, running, wait_for
+from tests.stack import RUN_ID, Process, free_port, http_ready, running, wait_for
 
-TEST_DB = os.environ.get("MAILROUTE_TEST_DATABASE", "mailroute_test")
-TEST_VHOST = os.environ.get("MAILROUTE_TEST_VHOST", "mailroute_test")
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n" + bytes(range(256))
+# Each test session gets its own database and RabbitMQ vhost, so sessions running side by side
+# (and a `make run` stack) never consume each other's messages; both are removed at the end.
+TEST_DB = os.environ.get("MAILROUTE_TEST_DATABASE", f"mailroute_test_{RUN_ID}")
+TEST_VHOST = os.environ.get("MAILROUTE_TEST_VHOST", f"mailroute_test_{RUN_ID}")
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n" + bytes(
+    range(256)
+)
+
+
+def _delete_vhost(vhost: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True, check=False)
+
+
+def _drop_database(url: str) -> None:
+    import psycopg
+
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                psycopg.sql.Identifier(str(name))
+            )
+        )
 
 
 def _ensure_vhost(vhost: str) -> None:
@@ -37,21 +56,6 @@ def _ensure_vhost(vhost: str) -> None:
         capture_output=True,
         check=True,
     )
-
-
-def purge_queues(rabbitmq_url: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
-    try:
-        for queue in queues.ALL_QUEUES:
-            for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
-                channel = connection.channel()
-                try:
-                    channel.queue_purge(name)
-                    channel.close()
-                except pika.exceptions.ChannelClosedByBroker:
-                    pass  # not declared yet
-    finally:
-        connection.close()
 
 
 @pytest.fixture(scope="session")
@@ -111,20 +115,27 @@ def database(settings: Settings) -> Iterator[Pool]:
     pool.open(wait=True, timeout=10)
     yield pool
     pool.close()
+    if "MAILROUTE_TEST_DATABASE" not in os.environ and not os.environ.get("MAILROUTE_KEEP_TEST_DB"):
+        _drop_database(settings.database_url)
 
 
 @pytest.fixture(scope="session")
-def broker_vhost(settings: Settings) -> str:
+def broker_vhost(settings: Settings) -> Iterator[str]:
     _ensure_vhost(TEST_VHOST)
-    purge_queues(settings.rabbitmq_url)
-    return TEST_VHOST
+    yield TEST_VHOST
+    if "MAILROUTE_TEST_VHOST" not in os.environ:
+        _delete_vhost(TEST_VHOST)
 
 
 @pytest.fixture(scope="session")
 def sandbox(stack_env: dict[str, str], settings: Settings) -> Iterator[SandboxClient]:
     process = Process("sandbox", ["sandbox"], stack_env)
     with running(process, http_ready(settings.sandbox_base_url + "/_sandbox/smtp/messages")):
-        yield SandboxClient(settings.sandbox_base_url, process)
+        client = SandboxClient(settings.sandbox_base_url, process)
+        try:
+            yield client
+        finally:
+            client.http.close()
 
 
 @pytest.fixture(scope="session")
@@ -197,6 +208,8 @@ class SandboxClient:
 
 @dataclass(frozen=True)
 class TestCompany:
+    __test__ = False  # a fixture value, not a test class
+
     id: str
     name: str
     reply_to: str
@@ -265,3 +278,44 @@ def email_request(company: TestCompany, **overrides: Any) -> dict[str, Any]:
 
 
 __all__ = ["PDF", "SandboxClient", "TestCompany", "email_request", "wait_for"]
+
+
+@pytest.fixture(scope="session")
+def broker(settings: Settings, broker_vhost: str) -> Iterator[Any]:
+    """A RabbitMQ broker on the test vhost, for tests that put messages on queues directly."""
+    from mailroute.workers.broker import build_broker
+
+    rabbit = build_broker(settings)
+    yield rabbit
+    rabbit.close()
+
+
+def queue_depth(rabbitmq_url: str, queue: str) -> int:
+    """Messages ready in `queue` (0 when it does not exist yet)."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+    try:
+        channel = connection.channel()
+        try:
+            return int(channel.queue_declare(queue, passive=True).method.message_count)
+        except pika.exceptions.ChannelClosedByBroker:
+            return 0
+    finally:
+        connection.close()
+
+
+def final_email(
+    api: httpx.Client, company: TestCompany, email_id: str, timeout: float = 20
+) -> dict[str, Any]:
+    """Poll GET /v1/emails/{id} until the email is sent or failed."""
+
+    def done() -> dict[str, Any] | None:
+        response = api.get(f"/v1/emails/{email_id}", headers=company.headers())
+        if response.status_code != 200:
+            return None
+        body: dict[str, Any] = response.json()
+        return body if body["status"] in ("sent", "failed") else None
+
+    result: dict[str, Any] = wait_for(done, timeout=timeout, what=f"email {email_id} to finish")
+    return result

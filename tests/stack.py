@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,9 @@ import httpx
 
 T = TypeVar("T")
 MAILROUTE = str(Path(sys.executable).with_name("mailroute"))
-LOG_DIR = Path(__file__).resolve().parent.parent / ".run" / "test-logs"
+# One id per test session: names its database, its vhost and its log folder.
+RUN_ID = os.environ.get("MAILROUTE_TEST_RUN_ID") or uuid.uuid4().hex[:8]
+LOG_DIR = Path(__file__).resolve().parent.parent / ".run" / "test-logs" / RUN_ID
 
 
 def free_port() -> int:
@@ -59,15 +62,16 @@ class Process:
     env: dict[str, str]
     popen: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
+    _log: Any = None
 
     def start(self) -> Process:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"{self.name}.log"
-        log = self.log_path.open("ab")
+        self._log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
             [MAILROUTE, *self.args],
             env=self.env,
-            stdout=log,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -96,6 +100,10 @@ class Process:
         except subprocess.TimeoutExpired:
             self.kill(signal.SIGKILL)
             return self.popen.wait(10)
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -106,20 +114,25 @@ class Process:
 
 def http_ready(url: str) -> Callable[[], bool]:
     def check() -> bool:
-        return httpx.get(url, timeout=1.0).status_code == 200
+        with httpx.Client(timeout=1.0) as client:
+            return client.get(url).status_code == 200
 
     return check
 
 
 @contextlib.contextmanager
-def running(process: Process, ready: Callable[[], Any] | None, timeout: float = 30.0) -> Iterator[Process]:
+def running(
+    process: Process, ready: Callable[[], Any] | None, timeout: float = 30.0
+) -> Iterator[Process]:
     process.start()
     try:
         if ready is not None:
             try:
                 wait_for(ready, timeout=timeout, what=f"{process.name} to be ready")
             except AssertionError:
-                raise AssertionError(f"{process.name} did not start:\n{process.log_tail()}") from None
+                raise AssertionError(
+                    f"{process.name} did not start:\n{process.log_tail()}"
+                ) from None
         yield process
     finally:
         process.stop()

@@ -68,6 +68,8 @@ class Intake:
         if company_id is not None:
             given = data.setdefault("company_id", company_id)
             if given != company_id:
+                if self._companies.get(str(given)) is None:
+                    raise UnknownCompanyRequestError(str(given))
                 raise ForbiddenCompanyError()
         data.setdefault("event_id", str(uuid.uuid4()))
         event = EmailRequested.parse(data)

@@ -13,9 +13,7 @@ from mailroute.config.settings import Settings
 Pool: TypeAlias = ConnectionPool[Connection[DictRow]]
 
 
-def make_pool(
-    settings: Settings, *, min_size: int = 1, max_size: int | None = None
-) -> Pool:
+def make_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None) -> Pool:
     """A pool of autocommit-off connections returning dict rows; call `.open()` before use."""
     return ConnectionPool[Connection[DictRow]](
         settings.database_url,
