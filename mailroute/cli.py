@@ -7,6 +7,7 @@ import json
 import mimetypes
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,14 @@ def worker(queue_list: str, processes: int, threads: int) -> None:
     unknown = sorted(set(chosen) - set(queues.ALL_QUEUES))
     if unknown:
         raise click.BadParameter(f"unknown queue(s) {unknown}; known: {queues.ALL_QUEUES}")
+    settings = _settings()
     os.environ.setdefault("dramatiq_queue_prefetch", str(threads))
+    # dramatiq's exporter serves every process of this group from one metrics folder, made fresh
+    # so counters of processes that died before this start are not summed in.
+    # (dramatiq reads these lower-case names.)
+    os.environ["dramatiq_prom_db"] = tempfile.mkdtemp(prefix="mailroute-worker-metrics-")  # noqa: SIM112
+    os.environ["dramatiq_prom_port"] = str(settings.worker_metrics_port)  # noqa: SIM112
+    os.environ["dramatiq_prom_host"] = settings.worker_metrics_host  # noqa: SIM112
     args = [
         "mailroute.workers.main",
         "--processes",
@@ -248,6 +256,73 @@ def email_show(email_id: str, company_id: str) -> None:
     if view is None:
         raise click.ClickException("email: no such email for this company")
     click.echo(json.dumps(view.as_json(), indent=2))
+
+
+@main.group()
+def dlq() -> None:
+    """Dead-letter queues: what dramatiq gave up on, and replaying it."""
+
+
+@dlq.command("list")
+@click.option("--queue", "queue_names", multiple=True, type=click.Choice(queues.ALL_QUEUES))
+def dlq_list(queue_names: tuple[str, ...]) -> None:
+    """Show every dead message with its reason (nothing is consumed by looking)."""
+    from mailroute.adapters.db.dead_letters import PostgresDeadLetters
+    from mailroute.adapters.dlq import RabbitDeadLetters
+
+    settings = _settings()
+    dead = RabbitDeadLetters(settings.rabbitmq_url).look(queue_names or queues.ALL_QUEUES)
+    reasons = PostgresDeadLetters(_pool(settings)).reasons(
+        [d.message_id for d in dead if d.message_id]
+    )
+    for d in dead:
+        reason = reasons.get(d.message_id or "", "") if d.decodable else "could not be decoded"
+        click.echo(
+            json.dumps(
+                {
+                    "dead_queue": d.dead_queue,
+                    "message_id": d.message_id,
+                    "actor": d.actor,
+                    "args": d.args_preview,
+                    "reason": reason or "unknown (failed before reasons were recorded)",
+                }
+            )
+        )
+    click.echo(f"{len(dead)} dead message(s)", err=True)
+
+
+@dlq.command("replay")
+@click.option("--id", "message_ids", multiple=True, help="a message id; repeat for several")
+@click.option("--all", "replay_all", is_flag=True, help="replay every dead message")
+@click.option("--queue", "queue_names", multiple=True, type=click.Choice(queues.ALL_QUEUES))
+def dlq_replay(
+    message_ids: tuple[str, ...], replay_all: bool, queue_names: tuple[str, ...]
+) -> None:
+    """Put dead messages back on their queue once, with a fresh retry count."""
+    from mailroute.adapters.db.dead_letters import PostgresDeadLetters
+    from mailroute.adapters.dlq import RabbitDeadLetters
+    from mailroute.workers.broker import build_broker
+
+    if bool(message_ids) == replay_all:
+        raise click.UsageError("give --id (one or more) or --all")
+    settings = _settings()
+    broker = build_broker(settings)
+    try:
+        replayed = RabbitDeadLetters(settings.rabbitmq_url).replay(
+            broker,
+            message_ids=set(message_ids) if message_ids else None,
+            names=queue_names or queues.ALL_QUEUES,
+        )
+    finally:
+        broker.close()
+    ids = [d.message_id for d in replayed if d.message_id]
+    PostgresDeadLetters(_pool(settings)).mark_replayed(ids)
+    for message_id in ids:
+        click.echo(message_id)
+    missing = set(message_ids) - set(ids)
+    if missing:
+        raise click.ClickException(f"id: not found in a dead-letter queue: {sorted(missing)}")
+    click.echo(f"{len(ids)} message(s) replayed", err=True)
 
 
 @main.command()

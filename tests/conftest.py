@@ -100,6 +100,7 @@ def stack_env(settings: Settings) -> dict[str, str]:
             "WEB_PORT": str(settings.web_port),
             "SMTP_TIMEOUT_SECONDS": str(settings.smtp_timeout_seconds),
             "LOG_FORMAT": "json",
+            "WORKER_METRICS_PORT": "0",
             "SANDBOX_REDIRECT_URIS": f"{settings.public_base_url}/oauth/google/callback",
             "OAUTHLIB_INSECURE_TRANSPORT": "1",
         }

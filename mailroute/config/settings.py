@@ -52,6 +52,9 @@ class Settings:
     log_format: str = "json"
     smtp_max_attempts: int = 5
     events_exchange: str = "mailroute.events"
+    # Worker processes export dramatiq's Prometheus metrics here (0 turns the exporter off).
+    worker_metrics_port: int = 9191
+    worker_metrics_host: str = "127.0.0.1"
 
     @property
     def uses_sandbox(self) -> bool:

@@ -13,10 +13,19 @@ from typing import Any, Protocol
 
 import structlog
 
+from mailroute.adapters.rabbitmq import BrokerUnavailableError
 from mailroute.core.mime import email_id_for
 from mailroute.events import EmailRequested, FieldProblem, InvalidEventError, queues
 
 log = structlog.get_logger(__name__)
+
+
+class IntakeOutbox(Protocol):
+    def store(
+        self, company_id: str, event_id: str, email_id: str, payload: dict[str, Any]
+    ) -> int | None: ...
+
+    def publish(self, publish: Any, *, ids: list[int] | None = None, limit: int = 200) -> int: ...
 
 
 class CompanyLookup(Protocol):
@@ -97,3 +106,25 @@ class Intake:
         email_id = email_id_for(event.company_id, event.event_id)
         log.info("email.accepted", email_id=email_id, company_id=event.company_id)
         return Accepted(email_id=email_id, event_id=event.event_id, company_id=event.company_id)
+
+    def accept_durably(
+        self, data: Mapping[str, Any], outbox: IntakeOutbox, *, company_id: str
+    ) -> Accepted:
+        """Validate, store in the outbox (the request is now safe), then publish right away.
+
+        While RabbitMQ is down the request stays in the outbox and the clock's relay publishes it
+        when the broker is back, so the caller gets its 202 either way."""
+        event = self.validate(data, company_id=company_id)
+        email_id = email_id_for(event.company_id, event.event_id)
+        row_id = outbox.store(event.company_id, event.event_id, email_id, event.to_wire())
+        if row_id is not None:
+            try:
+                outbox.publish(self.publish_stored, ids=[row_id])
+            except BrokerUnavailableError:
+                log.warning("intake.publish_deferred", email_id=email_id)
+        log.info("email.accepted", email_id=email_id, company_id=event.company_id)
+        return Accepted(email_id=email_id, event_id=event.event_id, company_id=event.company_id)
+
+    def publish_stored(self, payload: dict[str, Any]) -> None:
+        """Publish a request that was validated when it was stored."""
+        self._queue.enqueue(queues.DISPATCH, queues.DISPATCH_EMAIL, (payload,))

@@ -97,7 +97,8 @@ async def request_email(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Validate and accept one email. The same `event_id` (or `Idempotency-Key`) twice sends
-    one email. Answers 202 with the email's id; poll `GET /v1/emails/{id}` for the outcome."""
+    one email. Answers 202 with the email's id once the request is stored, even while the
+    message broker is down; poll `GET /v1/emails/{id}` for the outcome."""
     # base64 inflates by 4/3; leave room for the JSON around it.
     data = await _json_body(request, ctx.settings.max_email_bytes * 4 // 3 + 1_000_000)
     if idempotency_key is not None:
@@ -110,7 +111,9 @@ async def request_email(
                 [FieldProblem("event_id", "matches_idempotency_key", "differs from the header")],
             )
     data.setdefault("event_id", str(uuid.uuid4()))
-    accepted = await run_in_threadpool(ctx.intake.publish, data, company_id=caller.company_id)
+    accepted = await run_in_threadpool(
+        ctx.intake.accept_durably, data, ctx.intake_outbox, company_id=caller.company_id
+    )
     return JSONResponse(
         {
             "id": accepted.email_id,
@@ -135,6 +138,8 @@ def get_email(email_id: str, caller: Caller, ctx: Ctx) -> dict[str, Any]:
             [FieldProblem("email_id", "uuid", "not an email id")],
         ) from None
     view = ctx.emails.get(email_id, caller.company_id)
+    if view is None and ctx.intake_outbox.is_accepted(email_id, caller.company_id):
+        return {"id": email_id, "status": "accepted", "route": None, "error": None}
     if view is None:
         raise ApiError(
             404,

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.emails import PostgresEmails
+from mailroute.adapters.db.intake_outbox import PostgresIntakeOutbox
 from mailroute.adapters.db.pool import make_pool
 from mailroute.adapters.rabbitmq import DramatiqQueues
 from mailroute.config.settings import Settings
@@ -18,6 +19,7 @@ from mailroute.services.intake import Intake
 from mailroute.web import api, gmail
 from mailroute.web.context import WebContext
 from mailroute.web.errors import install_error_handlers
+from mailroute.web.metrics import install_metrics
 from mailroute.workers.broker import build_broker
 
 
@@ -35,6 +37,7 @@ def create_app(settings: Settings) -> FastAPI:
             companies=companies,
             emails=PostgresEmails(pool),
             intake=Intake(companies, DramatiqQueues(broker), settings.max_email_bytes),
+            intake_outbox=PostgresIntakeOutbox(pool),
         )
         try:
             yield
@@ -49,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_metrics(app, lambda: app.state.ctx.pool)
     app.include_router(api.router)
     gmail.install(app)
 

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.emails import PostgresEmails
+from mailroute.adapters.db.intake_outbox import PostgresIntakeOutbox
 from mailroute.adapters.db.pool import Pool
 from mailroute.config.settings import Settings
 from mailroute.services.intake import Intake
@@ -22,6 +23,7 @@ class WebContext:
     companies: PostgresCompanies
     emails: PostgresEmails
     intake: Intake
+    intake_outbox: PostgresIntakeOutbox
 
 
 def context(request: Request) -> WebContext:

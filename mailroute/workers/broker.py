@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
@@ -10,14 +12,17 @@ from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
     CurrentMessage,
+    Middleware,
     Pipelines,
     Retries,
     ShutdownNotifications,
     TimeLimit,
 )
 
+from mailroute.adapters.db.dead_letters import PostgresDeadLetters
+from mailroute.adapters.db.pool import make_pool
 from mailroute.config.settings import Settings
-from mailroute.workers.middleware import LogContext
+from mailroute.workers.middleware import DeadLetterRecorder, LogContext
 
 # Every time limit and backoff stays far below RabbitMQ's consumer_timeout (30 min by default).
 ACTOR_TIME_LIMIT_MS = 5 * 60 * 1000
@@ -36,13 +41,39 @@ def _with_connection_defaults(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def build_broker(settings: Settings) -> RabbitmqBroker:
-    """RabbitMQ with publisher confirms on, so a publish that returns is on disk."""
+def _dead_letter_recorder(settings: Settings) -> Callable[[str, str, str, str], None]:
+    """Records into PostgreSQL through a one-connection pool opened on first use."""
+    lock = threading.Lock()
+    store: list[PostgresDeadLetters] = []
+
+    def record(message_id: str, queue: str, actor: str, reason: str) -> None:
+        with lock:
+            if not store:
+                pool = make_pool(settings, max_size=1)
+                pool.open(wait=False)
+                store.append(PostgresDeadLetters(pool))
+        store[0].record(message_id=message_id, queue=queue, actor=actor, reason=reason)
+
+    return record
+
+
+def build_broker(settings: Settings, *, worker: bool = False) -> RabbitmqBroker:
+    """RabbitMQ with publisher confirms on, so a publish that returns is on disk.
+
+    A worker's broker also records dead letters and exports dramatiq's Prometheus metrics."""
+    extra: list[Middleware] = []
+    if worker:
+        extra = [DeadLetterRecorder(_dead_letter_recorder(settings))]
+        if settings.worker_metrics_port:
+            from dramatiq.middleware.prometheus import Prometheus
+
+            extra.append(Prometheus())
     broker = RabbitmqBroker(
         url=_with_connection_defaults(settings.rabbitmq_url),
         confirm_delivery=True,
         middleware=[
             LogContext(),
+            *extra,
             AgeLimit(),
             TimeLimit(time_limit=ACTOR_TIME_LIMIT_MS),
             ShutdownNotifications(),

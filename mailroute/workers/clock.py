@@ -11,13 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
+from typing import Any
 
 import structlog
 
 from mailroute.adapters.db.emails import find_stalled
+from mailroute.adapters.db.intake_outbox import PostgresIntakeOutbox
 from mailroute.adapters.db.pool import make_pool
 from mailroute.adapters.rabbitmq import DramatiqQueues, OutboxRelay, PikaEventPublisher
 from mailroute.config.settings import Settings
+from mailroute.events.queues import DISPATCH, DISPATCH_EMAIL
 from mailroute.workers.broker import build_broker
 
 log = structlog.get_logger(__name__)
@@ -56,9 +59,24 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
             log.warning("clock.requeued_stalled", count=len(stalled))
         return len(stalled)
 
+    intake_outbox = PostgresIntakeOutbox(pool)
+
+    def relay_intake() -> int:
+        published = 0
+        while (batch := intake_outbox.publish(_publish_request)) > 0:
+            published += batch
+        if published:
+            log.info("clock.relayed_requests", count=published)
+        return published
+
+    def _publish_request(payload: dict[str, Any]) -> None:
+        queues.enqueue(DISPATCH, DISPATCH_EMAIL, (payload,))
+
     jobs = [
-        Job("relay_outbox", 2.0, relay.relay_pending),
+        Job("relay_intake_outbox", 1.0, relay_intake),
+        Job("relay_outcome_events", 2.0, relay.relay_pending),
         Job("requeue_stalled", 60.0, requeue_stalled),
+        Job("forget_published_requests", 3600.0, intake_outbox.forget_published),
     ]
     log.info("clock.started", jobs=[j.name for j in jobs])
     try:

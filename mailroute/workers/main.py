@@ -6,6 +6,6 @@ from mailroute.workers.broker import build_broker
 
 _settings = Settings.from_env()
 configure_logging(_settings.log_level, _settings.log_format)
-broker = build_broker(_settings)
+broker = build_broker(_settings, worker=True)
 
 import mailroute.workers.actors  # noqa: E402,F401  (declares the actors on `broker`)

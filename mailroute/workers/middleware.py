@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -63,3 +64,32 @@ class LogContext(Middleware):
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         structlog.contextvars.clear_contextvars()
+
+
+class DeadLetterRecorder(Middleware):
+    """Records why a message was dead-lettered (retries exhausted, a permanent error, too old),
+    so `mailroute dlq list` can say it next to the message."""
+
+    def __init__(self, record: Callable[[str, str, str, str], None]) -> None:
+        self._record = record
+
+    def _failed(self, message: Any, reason: str) -> None:
+        try:
+            self._record(message.message_id, message.queue_name, message.actor_name, reason)
+        except Exception:
+            log.exception("dead_letter.not_recorded", message_id=message.message_id)
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is not None and getattr(message, "failed", False):
+            self._failed(message, f"{type(exception).__name__}: {exception}")
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        if getattr(message, "failed", False):
+            self._failed(message, "too old (age limit) or skipped")

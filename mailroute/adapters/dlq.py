@@ -1,0 +1,119 @@
+"""The dead-letter queues (`<queue>.XQ`, where RabbitMQ puts what dramatiq gave up on): list them,
+and replay chosen messages onto their queue once, with a fresh retry count.
+
+Listing takes every message without acknowledging it and then closes the channel, so RabbitMQ
+puts them all back: nothing is consumed by looking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+import pika
+from dramatiq.common import q_name
+from dramatiq.errors import DecodeError
+
+from mailroute.events import queues
+
+
+@dataclass(frozen=True)
+class DeadMessage:
+    dead_queue: str
+    message_id: str | None
+    queue: str | None
+    actor: str | None
+    args_preview: str
+    message: dramatiq.Message[Any] | None
+
+    @property
+    def decodable(self) -> bool:
+        return self.message is not None
+
+
+def _preview(message: dramatiq.Message[Any]) -> str:
+    text = repr(message.args)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class RabbitDeadLetters:
+    def __init__(self, rabbitmq_url: str) -> None:
+        self._params = pika.URLParameters(rabbitmq_url)
+
+    def _take_all(self, channel: Any, dead_queue: str) -> list[tuple[int, DeadMessage]]:
+        try:
+            count = channel.queue_declare(dead_queue, passive=True).method.message_count
+        except pika.exceptions.ChannelClosedByBroker:
+            return []
+        taken = []
+        for _ in range(count):
+            method, _properties, body = channel.basic_get(dead_queue, auto_ack=False)
+            if method is None:
+                break
+            try:
+                message: dramatiq.Message[Any] | None = dramatiq.Message.decode(body)
+            except DecodeError:
+                message = None
+            taken.append(
+                (
+                    method.delivery_tag,
+                    DeadMessage(
+                        dead_queue=dead_queue,
+                        message_id=message.message_id if message else None,
+                        queue=q_name(message.queue_name) if message else None,
+                        actor=message.actor_name if message else None,
+                        args_preview=_preview(message) if message else repr(body[:60]),
+                        message=message,
+                    ),
+                )
+            )
+        return taken
+
+    def look(self, names: Iterable[str] = queues.ALL_QUEUES) -> list[DeadMessage]:
+        connection = pika.BlockingConnection(self._params)
+        try:
+            found: list[DeadMessage] = []
+            for name in names:
+                channel = connection.channel()
+                found += [dead for _, dead in self._take_all(channel, f"{name}.XQ")]
+                if channel.is_open:
+                    channel.close()  # returns every message we looked at
+            return found
+        finally:
+            connection.close()
+
+    def replay(
+        self,
+        broker: dramatiq.Broker,
+        *,
+        message_ids: set[str] | None = None,
+        names: Iterable[str] = queues.ALL_QUEUES,
+    ) -> list[DeadMessage]:
+        """Put chosen dead messages (all when `message_ids` is None) back on their queue once."""
+        connection = pika.BlockingConnection(self._params)
+        replayed: list[DeadMessage] = []
+        try:
+            for name in names:
+                channel = connection.channel()
+                for tag, dead in self._take_all(channel, f"{name}.XQ"):
+                    chosen = message_ids is None or dead.message_id in message_ids
+                    if not chosen or dead.message is None:
+                        continue
+                    options = {
+                        k: v
+                        for k, v in dead.message.options.items()
+                        if k not in ("retries", "traceback", "eta", "requeue_timestamp")
+                    }
+                    fresh = dead.message.copy(
+                        queue_name=q_name(dead.message.queue_name), options=options
+                    )
+                    broker.enqueue(fresh)  # confirmed before the dead copy is removed
+                    channel.basic_ack(tag)
+                    replayed.append(dead)
+                if channel.is_open:
+                    channel.close()
+            return replayed
+        finally:
+            connection.close()

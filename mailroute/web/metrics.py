@@ -1,0 +1,97 @@
+"""`/metrics` for the web process: HTTP requests, plus gauges read from PostgreSQL at scrape time
+(emails by route, status and error code; Gmail connections by state; notices sent), so the figures
+are the fleet's, whichever worker process did the work."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from mailroute.adapters.db.pool import Pool
+
+log = structlog.get_logger(__name__)
+
+
+class RecordCollector(Collector):
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterable[Metric]:
+        emails = GaugeMetricFamily(
+            "mailroute_emails",
+            "Emails by route, status and error code",
+            labels=["route", "status", "error_code"],
+        )
+        connections = GaugeMetricFamily(
+            "mailroute_gmail_connections", "Gmail connections by state", labels=["state"]
+        )
+        notices = GaugeMetricFamily(
+            "mailroute_auth_broken_notices",
+            "Connection-broken notices by delivery status",
+            labels=["status"],
+        )
+        try:
+            with self._pool.connection(timeout=2) as conn:
+                for row in conn.execute(
+                    "SELECT coalesce(route, 'none') AS route, status,"
+                    " coalesce(error_code, '') AS error_code, count(*) AS n"
+                    " FROM emails GROUP BY 1, 2, 3"
+                ).fetchall():
+                    emails.add_metric([row["route"], row["status"], row["error_code"]], row["n"])
+                for row in conn.execute(
+                    "SELECT state, count(*) AS n FROM gmail_connections GROUP BY state"
+                ).fetchall():
+                    connections.add_metric([row["state"]], row["n"])
+                for row in conn.execute(
+                    "SELECT status, count(*) AS n FROM auth_broken_notices GROUP BY status"
+                ).fetchall():
+                    notices.add_metric([row["status"]], row["n"])
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the database blinked
+            log.warning("metrics.database_unavailable")
+            return
+        yield from (emails, connections, notices)
+
+
+def install_metrics(app: FastAPI, pool_of: Callable[[], Pool]) -> None:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "mailroute_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "mailroute_http_request_seconds",
+        "HTTP request duration",
+        ["method", "route"],
+        registry=registry,
+    )
+    collector: list[RecordCollector] = []
+
+    @app.middleware("http")
+    async def _count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        requests.labels(request.method, path, str(response.status_code)).inc()
+        latency.labels(request.method, path).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        if not collector:
+            collector.append(RecordCollector(pool_of()))
+            registry.register(collector[0])
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
