@@ -329,6 +329,7 @@ def dlq_replay(
 def demo() -> None:
     """Seed the demo company with an admin and a sender key; print how to use them."""
     from mailroute.adapters.db.companies import PostgresCompanies
+    from mailroute.cli_gmail import login_url
 
     settings = _settings()
     companies = PostgresCompanies(_pool(settings))
@@ -353,6 +354,9 @@ def demo() -> None:
                 f"  company id      {found.id}",
                 f"  admin API key   {admin_key}",
                 f"  sender API key  {sender_key}",
+                f"  settings page   {login_url(settings, found.id)}",
+                "                  (a one-time login link, valid 15 minutes;"
+                " `mailroute login-link --company ID` makes another)",
                 "",
                 "Try:",
                 f"  curl -s -X POST {base}/v1/emails -H 'Authorization: Bearer {admin_key}' \\",

@@ -1,9 +1,124 @@
-"""Gmail connection routes and the Email settings page (installed by `create_app`)."""
+"""Gmail connection routes (installed by `create_app`): the JSON API for a company's connection,
+Google's OAuth callback, and (from `settings_page`) the Email settings page.
+
+    POST /v1/gmail/authorize   admin key  -> {"authorization_url"}; binds this client's session
+    GET  /oauth/google/callback            completes it; a small page for the popup
+    POST /v1/gmail/revoke      admin key  -> Google's revoke, tokens deleted, disconnected
+    POST /v1/gmail/verify      any key    -> a token refresh now (Check now)
+    GET  /v1/email-settings    any key    -> state, address, from_options, last verified, reason
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict
+
+from mailroute.services.connections import AuthorizationRefusedError, BrowserSession
+from mailroute.services.email_settings import email_settings
+from mailroute.web import settings_page
+from mailroute.web.auth import Admin, Caller
+from mailroute.web.browser_session import (
+    existing_session_id,
+    install_sessions,
+    session_id,
+    signed_in,
+)
+from mailroute.web.errors import ApiError
+from mailroute.web.gmail_context import TEMPLATES, GmailWeb, gmail_web
+
+api = APIRouter(prefix="/v1", tags=["gmail connection"])
+oauth = APIRouter(tags=["gmail connection"])
+Gmail = Annotated[GmailWeb, Depends(gmail_web)]
+
+
+class AuthorizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    switch_account: bool = False  # "use a different account" than the connected one
+
+
+def settings_json(gmail: GmailWeb, company_id: str) -> dict[str, Any]:
+    company = gmail.ctx.companies.get(company_id)
+    if company is None:
+        raise ApiError(404, "unknown_company", "this API key's company no longer exists")
+    view = email_settings(
+        gmail.connections.for_company(company_id),
+        company_name=company.name,
+        default_from=gmail.ctx.settings.default_from,
+    )
+    return view.as_json()
+
+
+@api.post("/gmail/authorize", summary="Start Sign in with Google (admin)")
+def authorize(
+    request: Request, caller: Admin, gmail: Gmail, body: AuthorizeRequest | None = None
+) -> dict[str, Any]:
+    """Google's consent URL for this company. The state is bound to this client's session
+    cookie (set on this response): complete the flow with the same cookie jar."""
+    url = gmail.service.start_authorization(
+        company_id=caller.company_id,
+        user_id=caller.user_id,
+        session_id=session_id(request),
+        switch_account=body.switch_account if body else False,
+    )
+    return {"authorization_url": url, "expires_in": 600}
+
+
+@api.post("/gmail/revoke", summary="Revoke Access (admin)")
+def revoke(caller: Admin, gmail: Gmail) -> dict[str, Any]:
+    """Ask Google to forget the grant, delete both tokens, disconnect; the default sender
+    takes over."""
+    gmail.service.revoke(caller.company_id)
+    return settings_json(gmail, caller.company_id)
+
+
+@api.post("/gmail/verify", summary="Check the connection now")
+def verify(caller: Caller, gmail: Gmail) -> dict[str, Any]:
+    """Refresh the token now; a refused grant moves the connection to not_connected."""
+    result = gmail.service.verify(caller.company_id)
+    return {
+        **settings_json(gmail, caller.company_id),
+        "checked": result.checked,
+        "problem": result.problem,
+    }
+
+
+@api.get("/email-settings", summary="The company's Email settings")
+def get_email_settings(caller: Caller, gmail: Gmail) -> dict[str, Any]:
+    return settings_json(gmail, caller.company_id)
+
+
+@oauth.get("/oauth/google/callback", response_class=HTMLResponse, include_in_schema=False)
+def google_callback(request: Request, gmail: Gmail) -> HTMLResponse:
+    """Where Google sends the admin back; answers a page for the popup window."""
+    who = signed_in(request)
+    session = BrowserSession(existing_session_id(request), who[0] if who else None)
+    params = {k: v for k, v in request.query_params.items() if k in ("state", "code", "error")}
+    try:
+        record = gmail.service.complete_authorization(params, session)
+    except AuthorizationRefusedError as exc:
+        return TEMPLATES.TemplateResponse(
+            request,
+            "oauth_result.html",
+            {"ok": False, "code": exc.code, "message": exc.message},
+            status_code=exc.status,
+        )
+    return TEMPLATES.TemplateResponse(
+        request, "oauth_result.html", {"ok": True, "address": record.address}
+    )
 
 
 def install(app: FastAPI) -> None:
     """Add the Gmail connection routes, the settings page and their middleware to `app`."""
+    install_sessions(app)
+    app.include_router(api)
+    app.include_router(oauth)
+    app.include_router(settings_page.router)
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
+    )

@@ -1,0 +1,91 @@
+"""Pending Google authorizations: one row per "Sign in with Google", consumed once.
+
+The row binds the flow to a company, the admin who started it and a hash of their browser
+session, and keeps the PKCE code verifier (encrypted) until the callback redeems the code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mailroute.adapters.crypto import TokenCipher
+from mailroute.adapters.db.pool import Pool
+
+# Rows this long past their expiry are deleted when a new flow starts.
+_KEEP_EXPIRED = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PendingAuthorization:
+    nonce: str
+    company_id: str
+    user_id: str | None
+    session_hash: str
+    code_verifier: str
+    switch_account: bool
+
+    def __repr__(self) -> str:  # the verifier never reaches a log
+        return f"PendingAuthorization(company_id={self.company_id!r})"
+
+
+class PostgresOAuthStates:
+    def __init__(self, pool: Pool, cipher: TokenCipher) -> None:
+        self._pool = pool
+        self._cipher = cipher
+
+    def save(
+        self,
+        nonce: str,
+        *,
+        company_id: str,
+        user_id: str | None,
+        session_hash: str,
+        code_verifier: str,
+        switch_account: bool,
+        ttl: timedelta,
+    ) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("DELETE FROM oauth_states WHERE expires_at < now() - %s", (_KEEP_EXPIRED,))
+            conn.execute(
+                "INSERT INTO oauth_states (nonce, company_id, user_id, session_hash,"
+                " code_verifier_enc, switch_account, expires_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, now() + %s)",
+                (
+                    nonce,
+                    company_id,
+                    user_id,
+                    session_hash,
+                    self._cipher.encrypt(code_verifier),
+                    switch_account,
+                    ttl,
+                ),
+            )
+
+    def consume(self, nonce: str, company_id: str) -> PendingAuthorization | None:
+        """Take the pending authorization once: None when unknown, used, expired or another
+        company's."""
+        try:
+            uuid.UUID(company_id)
+        except ValueError:
+            return None
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "UPDATE oauth_states SET consumed_at = now()"
+                " WHERE nonce = %s AND company_id = %s AND consumed_at IS NULL"
+                " AND expires_at > now()"
+                " RETURNING nonce, company_id, user_id, session_hash, code_verifier_enc,"
+                " switch_account",
+                (nonce, company_id),
+            ).fetchone()
+        if row is None:
+            return None
+        return PendingAuthorization(
+            nonce=row["nonce"],
+            company_id=str(row["company_id"]),
+            user_id=str(row["user_id"]) if row["user_id"] else None,
+            session_hash=row["session_hash"],
+            code_verifier=self._cipher.decrypt(row["code_verifier_enc"]),
+            switch_account=row["switch_account"],
+        )

@@ -1,0 +1,87 @@
+"""The Gmail connection's objects for the web app, built once from the app's `WebContext` on
+first use (the lead's lifespan builds the context; this adds nothing to it)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from mailroute.adapters.connection_events import OutboxConnectionEvents
+from mailroute.adapters.crypto import TokenCipher
+from mailroute.adapters.db.connections import PostgresConnections
+from mailroute.adapters.db.login_links import PostgresLoginLinks
+from mailroute.adapters.db.oauth_states import PostgresOAuthStates
+from mailroute.adapters.google_oauth import GoogleOAuth
+from mailroute.adapters.rabbitmq import DramatiqQueues, OutboxRelay, PikaEventPublisher
+from mailroute.services.authorization_state import StateSigner
+from mailroute.services.connections import GmailConnections
+from mailroute.web.context import WebContext, context
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+_build_lock = threading.Lock()
+
+
+def time_ago(value: datetime | None, now: datetime | None = None) -> str:
+    """'just now', '3 minutes ago', '2 hours ago', '5 days ago'."""
+    if value is None:
+        return "never"
+    seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
+    if seconds < 45:
+        return "just now"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = max(1, round(seconds / size)) if unit == "minute" else seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def timestamp(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+TEMPLATES.env.filters["ago"] = time_ago
+TEMPLATES.env.filters["timestamp"] = timestamp
+
+
+@dataclass
+class GmailWeb:
+    ctx: WebContext
+    service: GmailConnections
+    connections: PostgresConnections
+    login_links: PostgresLoginLinks
+
+
+def build_gmail_web(ctx: WebContext) -> GmailWeb:
+    settings = ctx.settings
+    cipher = TokenCipher(settings.token_encryption_keys)
+    connections = PostgresConnections(ctx.pool, cipher)
+    publisher = PikaEventPublisher(settings.rabbitmq_url, settings.events_exchange)
+    service = GmailConnections(
+        connections=connections,
+        states=PostgresOAuthStates(ctx.pool, cipher),
+        oauth=GoogleOAuth(settings),
+        signer=StateSigner(settings.secret_key),
+        events=OutboxConnectionEvents(
+            ctx.pool, OutboxRelay(ctx.pool, publisher), DramatiqQueues(ctx.broker)
+        ),
+        secret_key=settings.secret_key,
+    )
+    return GmailWeb(ctx, service, connections, PostgresLoginLinks(ctx.pool))
+
+
+def gmail_web(request: Request) -> GmailWeb:
+    """FastAPI dependency: the app's `GmailWeb`, built on first use."""
+    state = request.app.state
+    found: GmailWeb | None = getattr(state, "gmail_web", None)
+    if found is None:
+        with _build_lock:
+            found = getattr(state, "gmail_web", None)
+            if found is None:
+                found = build_gmail_web(context(request))
+                state.gmail_web = found
+    return found
