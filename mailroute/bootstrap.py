@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dramatiq
 
+from mailroute.adapters.connection_events import OutboxConnectionEvents
+from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.companies import PostgresCompanies, sender_context
+from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.emails import PostgresEmails
+from mailroute.adapters.db.notices import PostgresNotices
 from mailroute.adapters.db.pool import Pool, make_pool
+from mailroute.adapters.gmail import GmailSender
+from mailroute.adapters.gmail_tokens import GmailTokens
+from mailroute.adapters.google_oauth import GoogleOAuth
 from mailroute.adapters.rabbitmq import DramatiqQueues, OutboxRelay, PikaEventPublisher
 from mailroute.adapters.smtp import SmtpSender, SmtpServer
 from mailroute.config.settings import Settings
@@ -21,6 +30,24 @@ def build_deps(settings: Settings, broker: dramatiq.Broker, pool: Pool | None = 
         pool.open(wait=False)
     db: Pool = pool
     publisher = PikaEventPublisher(settings.rabbitmq_url, settings.events_exchange)
+    relay = OutboxRelay(db, publisher)
+    queues = DramatiqQueues(broker)
+    connections = PostgresConnections(db, TokenCipher(settings.token_encryption_keys))
+    oauth = GoogleOAuth(settings)
+    margin = settings.gmail_token_refresh_margin_seconds
+    tokens = GmailTokens(
+        connections,
+        lambda refresh_token: oauth.refresh(refresh_token)[:2],
+        margin=timedelta(seconds=margin),
+    )
+    gmail = GmailSender(
+        tokens,
+        root_url=settings.google_endpoint("gmail_root_url"),
+        timeout=settings.gmail_timeout_seconds,
+        upload_threshold=settings.gmail_upload_threshold_bytes,
+        resumable_threshold=settings.gmail_resumable_threshold_bytes,
+    )
+    retry_base = settings.retry_base_seconds
     return Deps(
         settings=settings,
         emails=PostgresEmails(db),
@@ -31,7 +58,16 @@ def build_deps(settings: Settings, broker: dramatiq.Broker, pool: Pool | None = 
                 SmtpServer.from_url(settings.smtp_url), timeout=settings.smtp_timeout_seconds
             ),
         },
-        scheduler=DramatiqQueues(broker),
-        outcomes=OutboxRelay(db, publisher),
-        retry_policy=RetryPolicy(max_attempts=settings.smtp_max_attempts),
+        scheduler=queues,
+        outcomes=relay,
+        retry_policy=RetryPolicy(max_attempts=settings.smtp_max_attempts, base_seconds=retry_base),
+        gmail=gmail,
+        connections=connections,
+        connection_events=OutboxConnectionEvents(db, relay, queues),
+        notices=PostgresNotices(db),
+        queue=queues,
+        gmail_retry_policy=RetryPolicy(
+            max_attempts=settings.gmail_max_attempts, base_seconds=retry_base
+        ),
+        max_scheduled_delay_seconds=settings.max_scheduled_retry_seconds,
     )

@@ -51,6 +51,17 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "json"
     smtp_max_attempts: int = 5
+    gmail_timeout_seconds: float = 30.0
+    # Above this size a message goes by the /upload path; above the next, as a resumable upload.
+    gmail_upload_threshold_bytes: int = 4 * 1024 * 1024
+    gmail_resumable_threshold_bytes: int = 16 * 1024 * 1024
+    # Refresh an access token this close to its expiry (at most half its lifetime).
+    gmail_token_refresh_margin_seconds: float = 180.0
+    gmail_max_attempts: int = 5
+    # Backoff base for transient errors (doubles per attempt, with jitter).
+    retry_base_seconds: float = 2.0
+    # Waits longer than this are parked in PostgreSQL for the clock, not held by RabbitMQ.
+    max_scheduled_retry_seconds: float = 300.0
     events_exchange: str = "mailroute.events"
     # Worker processes export dramatiq's Prometheus metrics here (0 turns the exporter off).
     worker_metrics_port: int = 9191

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mailroute.config.settings import Settings
 from mailroute.core.model import Route
@@ -13,7 +13,26 @@ from mailroute.core.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from mailroute.adapters.db.companies import PostgresCompanies, SenderContext
+    from mailroute.adapters.db.connections import PostgresConnections
     from mailroute.adapters.db.emails import PostgresEmails
+    from mailroute.adapters.db.notices import PostgresNotices
+    from mailroute.events import AuthBroken
+
+
+class GmailTransports(Protocol):
+    """A transport that sends as one Gmail connection (its generation pinned)."""
+
+    def for_connection(self, connection_id: str, generation: int) -> MessageTransport: ...
+
+
+class QueuePublisher(Protocol):
+    def enqueue(
+        self, queue: str, actor: str, args: tuple[Any, ...], *, delay_seconds: float = 0.0
+    ) -> str: ...
+
+
+class ConnectionEvents(Protocol):
+    def auth_broken(self, event: AuthBroken) -> None: ...
 
 
 @dataclass
@@ -26,3 +45,13 @@ class Deps:
     scheduler: SendScheduler
     outcomes: OutcomePublisher
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # Gmail sending (issue 5); None in a process that never sends through Gmail.
+    gmail: GmailTransports | None = None
+    connections: PostgresConnections | None = None
+    connection_events: ConnectionEvents | None = None
+    notices: PostgresNotices | None = None
+    queue: QueuePublisher | None = None
+    gmail_retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # A retry due later than this is parked in PostgreSQL for the clock, never held by a worker
+    # as a delayed message (RabbitMQ's consumer_timeout, research dramatiq §1.5).
+    max_scheduled_delay_seconds: float = 300.0

@@ -16,7 +16,7 @@ from mailroute.adapters.db.pool import make_pool
 from mailroute.adapters.rabbitmq import DramatiqQueues
 from mailroute.config.settings import Settings
 from mailroute.services.intake import Intake
-from mailroute.web import api, gmail
+from mailroute.web import api, gmail, retry
 from mailroute.web.context import WebContext
 from mailroute.web.errors import install_error_handlers
 from mailroute.web.metrics import install_metrics
@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     install_metrics(app, lambda: app.state.ctx.pool)
     app.include_router(api.router)
+    app.include_router(retry.router)
     gmail.install(app)
 
     @app.get("/healthz", tags=["ops"])

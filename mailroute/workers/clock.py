@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from mailroute.adapters.db.emails import find_stalled
+from mailroute.adapters.db.emails import due_retries, find_stalled
 from mailroute.adapters.db.intake_outbox import PostgresIntakeOutbox
 from mailroute.adapters.db.pool import make_pool
 from mailroute.adapters.rabbitmq import DramatiqQueues, OutboxRelay, PikaEventPublisher
@@ -59,6 +59,12 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
             log.warning("clock.requeued_stalled", count=len(stalled))
         return len(stalled)
 
+    def requeue_parked() -> int:
+        due = due_retries(pool)
+        for email_id, route in due:
+            queues.schedule_send(route, email_id)
+        return len(due)
+
     intake_outbox = PostgresIntakeOutbox(pool)
 
     def relay_intake() -> int:
@@ -75,6 +81,7 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
     jobs = [
         Job("relay_intake_outbox", 1.0, relay_intake),
         Job("relay_outcome_events", 2.0, relay.relay_pending),
+        Job("requeue_parked", 15.0, requeue_parked),
         Job("requeue_stalled", 60.0, requeue_stalled),
         Job("forget_published_requests", 3600.0, intake_outbox.forget_published),
     ]

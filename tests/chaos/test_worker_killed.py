@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import signal
-from typing import Any
 
 import pytest
 
@@ -85,7 +84,3 @@ def test_a_worker_killed_mid_run_loses_nothing_and_flags_what_may_have_doubled(
     assert len(rows) == EMAILS
     assert set(copies) == {r["message_id"] for r in rows}, "every email reached the sink"
     assert doubled <= flagged, "every email that went twice is flagged"
-    print(
-        f"\nkill -9 mid-run: {EMAILS} emails, {at_kill.get('sent', 0)} sent before the kill, "
-        f"0 lost, {len(doubled)} sent twice, {len(flagged)} flagged possible_duplicate"
-    )

@@ -3,6 +3,7 @@ session and a fresh context (cookies, popups) per test."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,13 @@ from typing import Any
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+# Screenshots land in .run/screenshots; MAILROUTE_UPDATE_SCREENSHOTS=1 writes the README's copies.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("MAILROUTE_UPDATE_SCREENSHOTS") == "1"
+    else ROOT / ".run" / "screenshots"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -25,7 +32,9 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
     if not CHROMIUM.exists() and shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+        pytest.fail(
+            "Debian's chromium is missing; `make test` installs it (apt-get install -y chromium)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -39,7 +39,8 @@ def test_the_message_has_text_and_html_alternatives_an_attachment_and_no_bcc_hea
     assert parsed["Message-ID"] == "<e1@acme.example>"
     assert parsed["Bcc"] is None
     body = parsed.get_body(("plain",))
-    assert body is not None and body.get_content().strip() == "Hello"
+    assert body is not None
+    assert body.get_content().strip() == "Hello"
     [attachment] = list(parsed.iter_attachments())
     assert attachment.get_filename() == "a.pdf"
     assert attachment.get_content() == b"%PDF-1.4"

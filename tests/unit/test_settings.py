@@ -16,7 +16,8 @@ def test_defaults_serve_a_local_run_against_the_sandbox() -> None:
 def test_real_google_credentials_point_at_google_and_require_real_secrets() -> None:
     with pytest.raises(SettingsError) as refused:
         Settings.from_env({"GOOGLE_CLIENT_ID": "id", "GOOGLE_CLIENT_SECRET": "secret"})
-    assert "SECRET_KEY" in str(refused.value) and "TOKEN_ENCRYPTION_KEYS" in str(refused.value)
+    assert "SECRET_KEY" in str(refused.value)
+    assert "TOKEN_ENCRYPTION_KEYS" in str(refused.value)
     settings = Settings.from_env(
         {
             "GOOGLE_CLIENT_ID": "id",
@@ -36,4 +37,5 @@ def test_every_bad_variable_is_named_at_once() -> None:
         )
     message = str(refused.value)
     assert "WEB_PORT: must be an integer" in message
-    assert "DATABASE_URL" in message and "SMTP_URL" in message
+    assert "DATABASE_URL" in message
+    assert "SMTP_URL" in message

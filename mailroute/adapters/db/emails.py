@@ -357,6 +357,77 @@ class PostgresEmails:
                 (queue, actor, message_id, reason[:2000], text[:100_000]),
             )
 
+    # -- issue 5: Gmail sending, parked retries, re-routing and manual retries ----------------
+
+    def mark_parked(
+        self, email_id: str, claim_key: str, *, code: str, message: str, due: datetime
+    ) -> bool:
+        """Retry later than a delayed queue message may wait: the clock re-publishes it."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "UPDATE emails SET status = 'retrying', parked = true, error_code = %s,"
+                " error_message = %s, next_attempt_at = %s, updated_at = now()"
+                " WHERE id = %s AND status = 'sending' AND claim_key = %s",
+                (code, message, due, email_id, claim_key),
+            )
+            return cur.rowcount == 1
+
+    def reroute(self, email_id: str, claim_key: str, *, route: Route, from_address: str) -> bool:
+        """Hand a claimed email back as queued on another route (the caller queues it)."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "UPDATE emails SET status = 'queued', route = %s, from_address = %s,"
+                " claim_key = NULL, updated_at = now()"
+                " WHERE id = %s AND status = 'sending' AND claim_key = %s",
+                (route, from_address, email_id, claim_key),
+            )
+            return cur.rowcount == 1
+
+    def note_broken_generation(self, email_id: str, generation: int | None) -> None:
+        """Remember which connection generation this gmail_not_connected failure was under."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE emails SET broken_generation = %s"
+                " WHERE id = %s AND status = 'failed' AND error_code = 'gmail_not_connected'",
+                (generation, email_id),
+            )
+
+    def retry_target(self, email_id: str, company_id: str) -> tuple[str, str] | None:
+        """(status, sender_choice) of the company's email, or None when unknown."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT status, sender_choice FROM emails WHERE id = %s AND company_id = %s",
+                (email_id, company_id),
+            ).fetchone()
+        return (row["status"], row["sender_choice"]) if row else None
+
+    def redispatch(
+        self, email_id: str, company_id: str, *, route: Route, from_address: str
+    ) -> bool:
+        """failed -> queued on `route`, a fresh attempt count, the same Message-ID. True for the
+        one caller that moved it."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "UPDATE emails SET status = 'queued', route = %s, from_address = %s,"
+                " attempts = 0, error_code = NULL, error_message = NULL, failed_at = NULL,"
+                " claim_key = NULL, next_attempt_at = NULL, parked = false,"
+                " broken_generation = NULL, updated_at = now()"
+                " WHERE id = %s AND company_id = %s AND status = 'failed'",
+                (route, from_address, email_id, company_id),
+            )
+            return cur.rowcount == 1
+
+    def failed_while_not_connected(self, company_id: str, generation: int) -> list[str]:
+        """Ids of the company's emails that failed gmail_not_connected under `generation`."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id FROM emails WHERE company_id = %s AND status = 'failed'"
+                " AND error_code = 'gmail_not_connected' AND broken_generation = %s"
+                " ORDER BY created_at",
+                (company_id, generation),
+            ).fetchall()
+        return [str(r["id"]) for r in rows]
+
 
 def _view(row: dict[str, Any]) -> EmailView:
     return EmailView(
@@ -397,5 +468,20 @@ def find_stalled(pool: Pool, *, older_than: timedelta, limit: int = 500) -> list
             " ORDER BY updated_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
             " RETURNING id, route",
             {"age": older_than, "lease": CLAIM_LEASE, "limit": limit},
+        ).fetchall()
+    return [(str(r["id"]), r["route"]) for r in rows]
+
+
+def due_retries(pool: Pool, limit: int = 500) -> list[tuple[str, Route]]:
+    """Parked emails whose retry time has come, un-parked so each is re-published once; the
+    clock queues them on their route (the claim makes a late duplicate harmless)."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "UPDATE emails SET parked = false, updated_at = now() WHERE id IN ("
+            " SELECT id FROM emails WHERE status = 'retrying' AND parked"
+            " AND next_attempt_at <= now() AND route IS NOT NULL"
+            " ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, route",
+            (limit,),
         ).fetchall()
     return [(str(r["id"]), r["route"]) for r in rows]

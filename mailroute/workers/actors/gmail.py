@@ -1,1 +1,26 @@
 """Queue `gmail`: send stored emails through the company's Gmail account."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from mailroute.events import queues
+from mailroute.services import sending
+from mailroute.workers.actors.retry_policy import NEVER_RETRIED, transient_only
+from mailroute.workers.runtime import deps
+
+
+@dramatiq.actor(
+    queue_name=queues.GMAIL,
+    actor_name=queues.SEND_VIA_GMAIL,
+    retry_when=transient_only,
+    throws=NEVER_RETRIED,
+    max_backoff=60_000,
+    min_backoff=1_000,
+)
+def send_via_gmail(email_id: str) -> None:
+    """Send one stored email as the company's connected Gmail account."""
+    message = CurrentMessage.get_current_message()
+    claim_key = message.message_id if message else email_id
+    sending.send_stored_email(email_id, route="gmail", claim_key=claim_key, deps=deps())

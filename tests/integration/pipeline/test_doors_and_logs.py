@@ -96,7 +96,8 @@ def test_the_cli_send_command_sends_and_refuses_like_the_api(
         check=False,
     )
     assert refused.returncode == 2
-    assert "to[0]:" in refused.stderr and "(email_address)" in refused.stderr
+    assert "to[0]:" in refused.stderr
+    assert "(email_address)" in refused.stderr
 
 
 def test_every_log_line_of_a_message_carries_its_ids_and_no_body(

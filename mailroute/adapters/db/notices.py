@@ -1,0 +1,118 @@
+"""The one-per-break notices: `auth_broken_notices`, keyed (connection_id, generation).
+
+`open` inserts the notice for a break (ON CONFLICT DO NOTHING), only while that generation of the
+connection is still broken. `deliver_once` takes a pending notice with `FOR UPDATE SKIP LOCKED`,
+sends it inside that transaction and records the outcome: `sent`, or `pending` with the error and
+one more attempt. So concurrent duplicates skip, a retry re-sends the same notice, a sent one is
+never sent again. Re-authorization raises the generation: a new key, so a later break notifies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from mailroute.adapters.db.pool import Pool
+from mailroute.core.errors import MailrouteError
+
+DeliveryOutcome = Literal["sent", "already_sent", "in_flight", "no_notice"]
+
+
+@dataclass(frozen=True)
+class PendingNotice:
+    connection_id: str
+    generation: int
+    company_id: str
+    company_name: str
+    address: str
+    reason: str
+    broken_at: datetime
+    default_while_broken: bool
+    recipients: tuple[str, ...]
+    attempts: int
+
+
+class PostgresNotices:
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    def open(self, connection_id: str, generation: int) -> bool:
+        """Create the notice for this break; True only for the caller that created it."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO auth_broken_notices (connection_id, generation, company_id, reason)"
+                " SELECT id, generation, company_id, coalesce(broken_reason, 'expired')"
+                " FROM gmail_connections"
+                " WHERE id = %s AND generation = %s AND state = 'not_connected'"
+                " ON CONFLICT (connection_id, generation) DO NOTHING RETURNING 1",
+                (connection_id, generation),
+            ).fetchone()
+        return row is not None
+
+    def deliver_once(
+        self, connection_id: str, generation: int, send: Callable[[PendingNotice], None]
+    ) -> DeliveryOutcome:
+        """Send the pending notice through `send`, at most one caller at a time.
+
+        A `MailrouteError` from `send` is recorded on the notice (still pending) and re-raised.
+        """
+        failure: MailrouteError | None = None
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "SELECT n.company_id, n.reason, n.attempts, n.created_at, c.name,"
+                " c.default_while_gmail_broken, g.address, g.broken_at, g.connected_by"
+                " FROM auth_broken_notices n"
+                " JOIN companies c ON c.id = n.company_id"
+                " JOIN gmail_connections g ON g.id = n.connection_id"
+                " WHERE n.connection_id = %s AND n.generation = %s AND n.status = 'pending'"
+                " FOR UPDATE OF n SKIP LOCKED",
+                (connection_id, generation),
+            ).fetchone()
+            if row is None:
+                found = conn.execute(
+                    "SELECT status FROM auth_broken_notices"
+                    " WHERE connection_id = %s AND generation = %s",
+                    (connection_id, generation),
+                ).fetchone()
+                if found is None:
+                    return "no_notice"
+                return "already_sent" if found["status"] == "sent" else "in_flight"
+            recipients = conn.execute(
+                "SELECT DISTINCT email FROM users"
+                " WHERE company_id = %s AND (role = 'admin' OR id = %s) ORDER BY email",
+                (row["company_id"], row["connected_by"]),
+            ).fetchall()
+            broken_at = row["broken_at"] or row["created_at"]
+            notice = PendingNotice(
+                connection_id=connection_id,
+                generation=generation,
+                company_id=str(row["company_id"]),
+                company_name=row["name"],
+                address=row["address"] or "",
+                reason=row["reason"],
+                broken_at=broken_at.astimezone(UTC),
+                default_while_broken=row["default_while_gmail_broken"],
+                recipients=tuple(r["email"] for r in recipients),
+                attempts=row["attempts"],
+            )
+            try:
+                send(notice)
+            except MailrouteError as exc:
+                failure = exc
+                conn.execute(
+                    "UPDATE auth_broken_notices SET attempts = attempts + 1, last_error = %s"
+                    " WHERE connection_id = %s AND generation = %s",
+                    (f"{exc.code}: {exc.message}"[:2000], connection_id, generation),
+                )
+            else:
+                conn.execute(
+                    "UPDATE auth_broken_notices SET status = 'sent', sent_at = now(),"
+                    " attempts = attempts + 1, last_error = NULL"
+                    " WHERE connection_id = %s AND generation = %s",
+                    (connection_id, generation),
+                )
+        if failure is not None:
+            raise failure
+        return "sent"

@@ -1,0 +1,72 @@
+"""The one email a company's admins get when its Gmail connection breaks, in plain words.
+
+It names the Gmail address, when and why it broke, what happens to emails meanwhile, where to
+re-authorize, and that no further notice will come for this break.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+
+from mailroute.core.connection import explain
+from mailroute.core.routing import SETTINGS_PATH
+
+SETTINGS_PAGE = "/settings/email"
+
+
+@dataclass(frozen=True)
+class NoticeText:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class BrokenConnection:
+    """What the notice says about the break."""
+
+    company_name: str
+    address: str
+    reason: str | None
+    broken_at: datetime
+    default_while_broken: bool = False
+    default_address: str = ""
+
+
+def notice_message_id(connection_id: str, generation: int, domain: str) -> str:
+    """The same Message-ID for every attempt at the same notice, so a retry is recognisable."""
+    return f"<gmail-broken-{connection_id}-{generation}@{domain or 'mailroute.localhost'}>"
+
+
+def auth_broken_notice(broken: BrokenConnection, public_base_url: str) -> NoticeText:
+    link = public_base_url.rstrip("/") + SETTINGS_PAGE
+    when = broken.broken_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    why = explain(broken.reason)
+    if broken.default_while_broken:
+        meanwhile = (
+            f"Until it is re-authorized, emails that would go from {broken.address} are sent "
+            f"from the default address {broken.default_address} instead, as your company chose."
+        )
+    else:
+        meanwhile = (
+            f"Until it is re-authorized, every email sent from {broken.address} fails with the "
+            "error gmail_not_connected. Nothing is sent from another address in its place."
+        )
+    paragraphs = [
+        "Hello,",
+        f"the Gmail account {broken.address} that {broken.company_name} sends its email through "
+        f"is not connected any more since {when}.",
+        f"Why: {why}.",
+        meanwhile,
+        f"To fix it, an admin opens {link} ({SETTINGS_PATH}) and clicks Re-authorize Sync, "
+        "signing in with the same Google account. The page then offers to retry the emails "
+        "that failed meanwhile.",
+        "This is the only notice for this break: no further email will come about it. If the "
+        "account breaks again after being re-authorized, you will hear again.",
+    ]
+    subject = f"Action needed: Gmail {broken.address} is not connected ({broken.company_name})"
+    html = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    html = html.replace(escape(link), f'<a href="{escape(link)}">{escape(link)}</a>', 1)
+    return NoticeText(subject=subject, text="\n\n".join(paragraphs) + "\n", html=html)
