@@ -5,7 +5,7 @@ in `tests/fakes.py`. Each is small: one to three methods and the value types the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from mailroute.core.model import Route
 
@@ -36,7 +36,18 @@ class SendScheduler(Protocol):
     def schedule_send(self, route: Route, email_id: str, delay_seconds: float = 0.0) -> None: ...
 
 
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event written to the outbox in the same statement as the state it reports."""
+
+    outbox_id: int
+    routing_key: str
+    payload: dict[str, Any]
+
+
 class OutcomePublisher(Protocol):
     """Publishes stored outcome events; what it cannot publish now the relay publishes later."""
 
     def publish_stored(self, outbox_ids: list[int]) -> None: ...
+
+    def publish_events(self, events: list[StoredEvent]) -> None: ...

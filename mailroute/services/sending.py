@@ -68,14 +68,14 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps
         return _retry_or_fail(claim, claim_key, exc, deps)
     except PermanentError as exc:
         return _fail(deps, claim.email.id, claim_key, exc.code, exc.message)
-    outbox_id = deps.emails.mark_sent(
+    stored = deps.emails.mark_sent(
         claim,
         claim_key,
         provider_message_id=receipt.message_id,
         provider_thread_id=receipt.thread_id,
     )
-    if outbox_id is not None:
-        deps.outcomes.publish_stored([outbox_id])
+    if stored is not None:
+        deps.outcomes.publish_events([stored])
     log.info("email.sent", route=route, attempts=claim.attempts)
     return "sent"
 

@@ -2,12 +2,11 @@
 
 Idempotency lives here. `store` inserts on (company_id, event_id) or finds the row that is
 already there; `claim` is one conditional UPDATE, so of many deliveries of the same email only
-one sends; `mark_sent` / `mark_failed` write the outcome and its event in one transaction.
+one sends; `mark_sent` / `mark_failed` write the outcome and its event together, atomically.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from psycopg.types.json import Jsonb
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.mime import email_id_for
 from mailroute.core.model import OutgoingEmail, Route, StoredAttachment
+from mailroute.core.ports import StoredEvent
 from mailroute.events import EmailFailed, EmailRequested, EmailSent
 
 # How long a claim protects a send in flight before another delivery may take it over.
@@ -122,37 +122,69 @@ class PostgresEmails:
         """
         email_id = email_id_for(event.company_id, event.event_id)
         status = "failed" if failure else "queued"
-        with self._pool.connection() as conn, conn.transaction():
+        contents = [a.content for a in event.attachments]
+        failed_event = None
+        if failure:
+            failed_event = EmailFailed(
+                email_id=email_id,
+                event_id=event.event_id,
+                company_id=event.company_id,
+                route=route,
+                from_address=from_address,
+                error_code=failure[0],
+                error_message=failure[1],
+                failed_at=_now(),
+            ).to_wire()
+        # One statement, one round trip: the email, its attachments and (when it fails right
+        # away) its EmailFailed event; nothing at all when the event is already stored.
+        with self._pool.connection() as conn:
             row = conn.execute(
-                "INSERT INTO emails (id, company_id, event_id, kind, sender_choice, status, route,"
+                "WITH new AS ("
+                " INSERT INTO emails (id, company_id, event_id, kind, sender_choice, status, route,"
                 " from_address, reply_to, to_addrs, cc_addrs, bcc_addrs, subject, text_body,"
                 " html_body, message_id, error_code, error_message, failed_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-                " CASE WHEN %s THEN now() END)"
-                " ON CONFLICT (company_id, event_id) DO NOTHING RETURNING id",
-                (
-                    email_id,
-                    event.company_id,
-                    event.event_id,
-                    event.kind,
-                    event.sender,
-                    status,
-                    route,
-                    from_address,
-                    reply_to,
-                    event.to,
-                    event.cc,
-                    event.bcc,
-                    event.subject,
-                    event.text,
-                    event.html,
-                    message_id,
-                    failure[0] if failure else None,
-                    failure[1] if failure else None,
-                    failure is not None,
-                ),
+                " VALUES (%(id)s, %(company)s, %(event)s, %(kind)s, %(sender)s, %(status)s,"
+                " %(route)s, %(from)s, %(reply_to)s, %(to)s, %(cc)s, %(bcc)s, %(subject)s,"
+                " %(text)s, %(html)s, %(message_id)s, %(code)s, %(message)s,"
+                " CASE WHEN %(failed)s THEN now() END)"
+                " ON CONFLICT (company_id, event_id) DO NOTHING RETURNING id),"
+                " att AS (INSERT INTO attachments (email_id, position, filename, content_type,"
+                " size, sha256, content)"
+                " SELECT new.id, a.ord - 1, a.filename, a.content_type, length(a.content),"
+                " encode(sha256(a.content), 'hex'), a.content FROM new,"
+                " unnest(%(filenames)s::text[], %(types)s::text[], %(contents)s::bytea[])"
+                " WITH ORDINALITY AS a(filename, content_type, content, ord)),"
+                " outbox AS (INSERT INTO outbox_events (routing_key, payload)"
+                " SELECT 'email.failed', %(failed_event)s FROM new WHERE %(failed)s RETURNING id)"
+                " SELECT (SELECT id FROM new) AS new_id, (SELECT id FROM outbox) AS outbox_id",
+                {
+                    "id": email_id,
+                    "company": event.company_id,
+                    "event": event.event_id,
+                    "kind": event.kind,
+                    "sender": event.sender,
+                    "status": status,
+                    "route": route,
+                    "from": from_address,
+                    "reply_to": reply_to,
+                    "to": event.to,
+                    "cc": event.cc,
+                    "bcc": event.bcc,
+                    "subject": event.subject,
+                    "text": event.text,
+                    "html": event.html,
+                    "message_id": message_id,
+                    "code": failure[0] if failure else None,
+                    "message": failure[1] if failure else None,
+                    "failed": failure is not None,
+                    "filenames": [a.filename for a in event.attachments],
+                    "types": [a.content_type for a in event.attachments],
+                    "contents": contents,
+                    "failed_event": Jsonb(failed_event),
+                },
             ).fetchone()
-            if row is None:
+            assert row is not None
+            if row["new_id"] is None:
                 existing = conn.execute(
                     "SELECT status, route FROM emails WHERE company_id = %s AND event_id = %s",
                     (event.company_id, event.event_id),
@@ -160,40 +192,7 @@ class PostgresEmails:
                 assert existing is not None
                 result = StoreResult(email_id, False, existing["status"], existing["route"])
                 return result, None
-            if event.attachments:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO attachments (email_id, position, filename, content_type,"
-                        " size, sha256, content) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                        [
-                            (
-                                email_id,
-                                i,
-                                a.filename,
-                                a.content_type,
-                                len(content := a.content),
-                                hashlib.sha256(content).hexdigest(),
-                                content,
-                            )
-                            for i, a in enumerate(event.attachments)
-                        ],
-                    )
-            outbox_id = None
-            if failure:
-                outbox_id = insert_outbox(
-                    conn,
-                    "email.failed",
-                    EmailFailed(
-                        email_id=email_id,
-                        event_id=event.event_id,
-                        company_id=event.company_id,
-                        route=route,
-                        from_address=from_address,
-                        error_code=failure[0],
-                        error_message=failure[1],
-                        failed_at=_now(),
-                    ).to_wire(),
-                )
+        outbox_id = int(row["outbox_id"]) if row["outbox_id"] is not None else None
         return StoreResult(email_id, True, status, route), outbox_id
 
     def claim(self, email_id: str, claim_key: str, route: Route) -> Claim | None:
@@ -204,8 +203,9 @@ class PostgresEmails:
         means an earlier attempt may have reached the provider: the row is flagged.
         """
         with self._pool.connection() as conn:
+            # The claim and the attachments in one round trip.
             row = conn.execute(
-                "UPDATE emails SET status = 'sending', attempts = attempts + 1,"
+                "WITH claimed AS (UPDATE emails SET status = 'sending', attempts = attempts + 1,"
                 " possible_duplicate = possible_duplicate OR status = 'sending',"
                 " claim_key = %(key)s, claimed_at = now(), updated_at = now()"
                 " WHERE id = %(id)s AND route = %(route)s"
@@ -213,23 +213,22 @@ class PostgresEmails:
                 "  AND (claim_key = %(key)s OR claimed_at < now() - %(lease)s)))"
                 " RETURNING id, company_id, event_id, subject, to_addrs, cc_addrs, bcc_addrs,"
                 " text_body, html_body, reply_to, message_id, attempts, from_address,"
-                " possible_duplicate,"
-                " EXISTS (SELECT 1 FROM attachments a WHERE a.email_id = emails.id) AS has_att",
+                " possible_duplicate)"
+                " SELECT claimed.*, a.filenames, a.types, a.contents FROM claimed"
+                " LEFT JOIN LATERAL (SELECT array_agg(filename ORDER BY position) AS filenames,"
+                " array_agg(content_type ORDER BY position) AS types,"
+                " array_agg(content ORDER BY position) AS contents"
+                " FROM attachments WHERE email_id = claimed.id) a ON true",
                 {"id": email_id, "key": claim_key, "route": route, "lease": CLAIM_LEASE},
             ).fetchone()
             if row is None:
                 return None
-            attachments: tuple[StoredAttachment, ...] = ()
-            if row["has_att"]:
-                rows = conn.execute(
-                    "SELECT filename, content_type, content FROM attachments"
-                    " WHERE email_id = %s ORDER BY position",
-                    (email_id,),
-                ).fetchall()
-                attachments = tuple(
-                    StoredAttachment(r["filename"], r["content_type"], bytes(r["content"]))
-                    for r in rows
+            attachments: tuple[StoredAttachment, ...] = tuple(
+                StoredAttachment(name, kind, bytes(content))
+                for name, kind, content in zip(
+                    row["filenames"] or (), row["types"] or (), row["contents"] or (), strict=True
                 )
+            )
         email = OutgoingEmail(
             id=str(row["id"]),
             company_id=str(row["company_id"]),
@@ -259,35 +258,41 @@ class PostgresEmails:
         *,
         provider_message_id: str | None = None,
         provider_thread_id: str | None = None,
-    ) -> int | None:
-        """Record the send; returns the outbox id of the EmailSent event (None if not ours)."""
+    ) -> StoredEvent | None:
+        """Record the send and its EmailSent event in one statement; None when not ours."""
         email = claim.email
-        with self._pool.connection() as conn, conn.transaction():
+        event = EmailSent(
+            email_id=email.id,
+            event_id=email.event_id,
+            company_id=email.company_id,
+            route=claim.route,
+            from_address=claim.from_address,
+            message_id=email.message_id,
+            provider_message_id=provider_message_id,
+            sent_at=_now(),
+        ).to_wire()
+        with self._pool.connection() as conn:
             row = conn.execute(
-                "UPDATE emails SET status = 'sent', sent_at = now(), updated_at = now(),"
-                " provider_message_id = %s, provider_thread_id = %s,"
+                "WITH sent AS (UPDATE emails SET status = 'sent', sent_at = now(),"
+                " updated_at = now(), provider_message_id = %(pid)s, provider_thread_id = %(tid)s,"
                 " error_code = NULL, error_message = NULL"
-                " WHERE id = %s AND status = 'sending' AND claim_key = %s"
-                " RETURNING sent_at, possible_duplicate",
-                (provider_message_id, provider_thread_id, email.id, claim_key),
+                " WHERE id = %(id)s AND status = 'sending' AND claim_key = %(key)s"
+                " RETURNING sent_at, possible_duplicate)"
+                " INSERT INTO outbox_events (routing_key, payload)"
+                " SELECT 'email.sent', %(event)s::jsonb || jsonb_build_object("
+                " 'sent_at', sent.sent_at, 'possible_duplicate', sent.possible_duplicate)"
+                " FROM sent RETURNING id, payload",
+                {
+                    "pid": provider_message_id,
+                    "tid": provider_thread_id,
+                    "id": email.id,
+                    "key": claim_key,
+                    "event": Jsonb(event),
+                },
             ).fetchone()
-            if row is None:
-                return None
-            return insert_outbox(
-                conn,
-                "email.sent",
-                EmailSent(
-                    email_id=email.id,
-                    event_id=email.event_id,
-                    company_id=email.company_id,
-                    route=claim.route,
-                    from_address=claim.from_address,
-                    message_id=email.message_id,
-                    provider_message_id=provider_message_id,
-                    possible_duplicate=row["possible_duplicate"],
-                    sent_at=row["sent_at"],
-                ).to_wire(),
-            )
+        if row is None:
+            return None
+        return StoredEvent(int(row["id"]), "email.sent", row["payload"])
 
     def mark_retrying(
         self, email_id: str, claim_key: str, *, code: str, message: str, due: datetime

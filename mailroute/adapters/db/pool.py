@@ -14,16 +14,18 @@ Pool: TypeAlias = ConnectionPool[Connection[DictRow]]
 
 
 def make_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None) -> Pool:
-    """A pool of autocommit-off connections returning dict rows; call `.open()` before use."""
+    """A pool of autocommit connections returning dict rows; call `.open()` before use."""
     return ConnectionPool[Connection[DictRow]](
         settings.database_url,
         connection_class=Connection[DictRow],
         min_size=min_size,
         max_size=max_size or settings.db_pool_size,
-        kwargs={"row_factory": dict_row, "connect_timeout": 5},
+        # Autocommit: a single statement is one round trip; multi-statement work says
+        # `with conn.transaction()`. No per-checkout check either (another round trip): a
+        # connection that died is discarded when it fails, and the work is retried.
+        kwargs={"row_factory": dict_row, "connect_timeout": 5, "autocommit": True},
         open=False,
         name="mailroute",
         timeout=30,
-        check=ConnectionPool.check_connection,
         reconnect_timeout=120,
     )
