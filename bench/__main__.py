@@ -1,0 +1,320 @@
+"""`make bench`: mailroute's pipeline next to a bare dramatiq two-hop pipeline, in one run.
+
+    python -m bench [--emails 5000] [--quick]
+
+Writes bench/results/latest.json and prints a summary. Every figure is measured in this run on
+this machine, so quote ratios against the baseline rather than absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.harness import (
+    ROOT,
+    THREADS,
+    BenchEnv,
+    Drain,
+    bench_env,
+    drain,
+    percentiles,
+    worker_group,
+)
+from bench.sql_count import count_statements
+from mailroute.adapters.db.companies import PostgresCompanies
+from mailroute.adapters.rabbitmq import DramatiqQueues
+from mailroute.services.intake import Intake
+from mailroute.workers.broker import build_broker
+from tests.stack import Process, free_port, http_ready, running, wait_for
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def _company(bench: BenchEnv) -> tuple[str, str]:
+    companies = PostgresCompanies(bench.pool)
+    company = companies.create(f"Bench {uuid.uuid4().hex[:6]} Ltd", "billing@bench.example")
+    return company.id, companies.create_api_key(company.id, "admin")
+
+
+def _request(company_id: str, event_id: str, sender: str = "default") -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "company_id": company_id,
+        "kind": "invoice",
+        "sender": sender,
+        "to": ["client@example.com"],
+        "subject": f"Invoice {event_id}",
+        "text": "Hello, please find your invoice attached.",
+    }
+
+
+def _sent(bench: BenchEnv, company_id: str) -> Callable[[], int]:
+    def count() -> int:
+        with bench.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) AS n FROM emails WHERE company_id = %s AND status = 'sent'",
+                (company_id,),
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
+    return count
+
+
+def _intake(bench: BenchEnv) -> tuple[Intake, Any]:
+    broker = build_broker(bench.settings)
+    return (
+        Intake(
+            PostgresCompanies(bench.pool), DramatiqQueues(broker), bench.settings.max_email_bytes
+        ),
+        broker,
+    )
+
+
+def publish_many(bench: BenchEnv, company_id: str, count: int, prefix: str) -> float:
+    """Publish `count` requests from one thread; returns publishes per second."""
+    intake, broker = _intake(bench)
+    started = time.monotonic()
+    for i in range(count):
+        intake.publish(_request(company_id, f"{prefix}-{i}"))
+    rate = count / (time.monotonic() - started)
+    broker.close()
+    return round(rate, 1)
+
+
+def baseline(bench: BenchEnv, items: int, processes: int) -> Drain:
+    """Bare dramatiq: hop_a enqueues hop_b; both no-ops."""
+    done_file = Path(tempfile.gettempdir()) / f"mailroute-bench-{bench.run_id}-{processes}.done"
+    done_file.unlink(missing_ok=True)
+    env = {
+        **bench.env,
+        "BENCH_RABBITMQ_URL": bench.settings.rabbitmq_url,
+        "BENCH_DONE_FILE": str(done_file),
+    }
+    os.environ.update({"BENCH_RABBITMQ_URL": bench.settings.rabbitmq_url})
+    from bench import baseline as actors
+
+    for i in range(items):
+        actors.hop_a.send(i)
+    args = ["bench.baseline", "-p", str(processes), "-t", str(THREADS), "--path", str(ROOT)]
+    process = Process(f"bench-baseline-{processes}", [], env)
+    process.args = args
+    # The baseline runs under the plain dramatiq CLI.
+    with worker_group_dramatiq(process, processes) as group:
+        result = drain(group, items, lambda: done_file.stat().st_size if done_file.exists() else 0)
+    done_file.unlink(missing_ok=True)
+    return result
+
+
+class worker_group_dramatiq:  # noqa: N801 - a context manager used like a function
+    def __init__(self, process: Process, processes: int) -> None:
+        self.process, self.processes = process, processes
+
+    def __enter__(self) -> Process:
+        import subprocess
+        import sys
+
+        from tests.stack import LOG_DIR
+
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.process.log_path = LOG_DIR / f"{self.process.name}.log"
+        self.process._log = self.process.log_path.open("ab")
+        self.process.popen = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dramatiq")), *self.process.args],
+            env=self.process.env,
+            stdout=self.process._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        from bench.harness import ready_count
+
+        wait_for(
+            lambda: ready_count(self.process) >= self.processes, timeout=60, what="baseline workers"
+        )
+        return self.process
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.stop()
+
+
+def mailroute_drain(bench: BenchEnv, items: int, processes: int) -> tuple[Drain, float]:
+    company_id, _ = _company(bench)
+    publish_rate = publish_many(bench, company_id, items, f"drain-{processes}")
+    args = ["worker", "--processes", str(processes), "--threads", str(THREADS)]
+    with worker_group(f"bench-mailroute-{processes}", args, bench.env, processes) as group:
+        result = drain(group, items, _sent(bench, company_id))
+    return result, publish_rate
+
+
+def latency_at(bench: BenchEnv, rate: float, seconds: float, processes: int) -> dict[str, Any]:
+    """Publish at a steady `rate` while the workers run; publish→sent latency per email."""
+    company_id, _ = _company(bench)
+    intake, broker = _intake(bench)
+    count = max(50, int(rate * seconds))
+    published: dict[str, float] = {}
+    args = ["worker", "--processes", str(processes), "--threads", str(THREADS)]
+    with worker_group(f"bench-latency-{int(rate)}", args, bench.env, processes):
+        started = time.time()
+        for i in range(count):
+            due = started + i / rate
+            pause = due - time.time()
+            if pause > 0:
+                time.sleep(pause)
+            event_id = f"lat-{int(rate)}-{i}"
+            published[event_id] = time.time()
+            intake.publish(_request(company_id, event_id))
+        wait_for(lambda: _sent(bench, company_id)() >= count, timeout=300, what="latency run")
+    broker.close()
+    with bench.pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT event_id, extract(epoch FROM sent_at) AS sent FROM emails"
+            " WHERE company_id = %s",
+            (company_id,),
+        ).fetchall()
+    latencies = [(float(r["sent"]) - published[r["event_id"]]) * 1000 for r in rows]
+    achieved = count / (max(published.values()) - min(published.values()) or 1)
+    return {
+        "target_rate": round(rate, 1),
+        "achieved_rate": round(achieved, 1),
+        "emails": count,
+        "latency_ms": percentiles(latencies),
+    }
+
+
+def http_intake(bench: BenchEnv, requests: int, clients: int = 8) -> dict[str, Any]:
+    company_id, key = _company(bench)
+    port = free_port()
+    env = {**bench.env, "WEB_PORT": str(port)}
+    url = f"http://127.0.0.1:{port}"
+    timings: list[float] = []
+    lock = threading.Lock()
+
+    def client(worker: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
+            for i in range(worker, requests, clients):
+                begun = time.perf_counter()
+                response = http.post("/v1/emails", json=_request(company_id, f"http-{i}"))
+                elapsed = (time.perf_counter() - begun) * 1000
+                assert response.status_code == 202, response.text
+                with lock:
+                    timings.append(elapsed)
+
+    with running(Process("bench-web", ["web"], env), http_ready(url + "/healthz")) as web:
+        cpu_before = psutil.Process(web.pid).cpu_times()
+        started = time.monotonic()
+        threads = [threading.Thread(target=client, args=(w,)) for w in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.monotonic() - started
+        cpu_after = psutil.Process(web.pid).cpu_times()
+    cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    return {
+        "requests": requests,
+        "clients": clients,
+        "per_second": round(requests / seconds, 1),
+        "latency_ms": percentiles(timings),
+        "web_cpu_ms_per_request": round(cpu * 1000 / requests, 2),
+    }
+
+
+def sql_round_trips(bench: BenchEnv, items: int) -> dict[str, Any]:
+    company_id, _ = _company(bench)
+    publish_many(bench, company_id, items, "sql")
+    args = ["worker", "--processes", "1", "--threads", str(THREADS)]
+    import psycopg
+
+    # Worker processes start after the setting, so their connections log every statement; the
+    # bench polls on a connection opened before it, which does not log.
+    with psycopg.connect(bench.settings.database_url, autocommit=True) as poll:
+
+        def sent() -> int:
+            row = poll.execute(
+                "SELECT count(*) FROM emails WHERE company_id = %s AND status = 'sent'",
+                (company_id,),
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        with (
+            count_statements(bench.database) as counter,
+            worker_group("bench-sql", args, bench.env, 1),
+        ):
+            wait_for(lambda: sent() >= items, timeout=300, interval=0.5, what="sql run")
+            time.sleep(1.0)  # let the last outcome publication commit
+    statements = counter.count
+    return {"emails": items, "statements": statements, "per_email": round(statements / items, 2)}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--emails", type=int, default=5000)
+    parser.add_argument("--quick", action="store_true", help="fewer emails, for a smoke run")
+    args = parser.parse_args()
+    items = 600 if args.quick else args.emails
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "machine": machine(),
+        "emails": items,
+        "threads_per_process": THREADS,
+    }
+    with bench_env() as bench:
+        for processes in (1, 2):
+            base = baseline(bench, items, processes)
+            mine, publish_rate = mailroute_drain(bench, items, processes)
+            results[f"p{processes}"] = {
+                "baseline_two_hop": base.__dict__,
+                "mailroute_smtp": mine.__dict__,
+                "throughput_ratio": round(mine.per_second / base.per_second, 2),
+            }
+            results.setdefault("python_publish_per_second", publish_rate)
+            print(
+                f"[{processes} process(es)] baseline {base.per_second}/s,"
+                f" mailroute smtp {mine.per_second}/s",
+                flush=True,
+            )
+        peak = results["p2"]["mailroute_smtp"]["per_second"]
+        results["latency"] = {
+            "half_of_max": latency_at(bench, peak * 0.5, 15, 2),
+            "ninety_percent_of_max": latency_at(bench, peak * 0.9, 15, 2),
+        }
+        results["http_intake"] = http_intake(bench, 2000 if not args.quick else 400)
+        results["sql"] = sql_round_trips(bench, 300 if not args.quick else 100)
+    p1, p2 = results["p1"]["mailroute_smtp"], results["p2"]["mailroute_smtp"]
+    results["scaling"] = {
+        "throughput_2_over_1": round(p2["per_second"] / p1["per_second"], 2),
+        "per_process_2": round(p2["per_second"] / 2, 1),
+        "cpu_per_email_2_over_1": round(p2["cpu_ms_per_item"] / p1["cpu_ms_per_item"], 2),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "latest.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
