@@ -1,5 +1,7 @@
 """The Gmail connection's objects for the web app, built once from the app's `WebContext` on
-first use (the lead's lifespan builds the context; this adds nothing to it)."""
+first use (the lead's lifespan builds the context; this adds nothing to it). The use cases'
+`Deps` (retrying failed emails) come from the same lazily built composition as the REST retry
+route: `mailroute.web.retry.service_deps`."""
 
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from mailroute.adapters.google_oauth import GoogleOAuth
 from mailroute.adapters.rabbitmq import DramatiqQueues, OutboxRelay, PikaEventPublisher
 from mailroute.services.authorization_state import StateSigner
 from mailroute.services.connections import GmailConnections
+from mailroute.services.deps import Deps
 from mailroute.web.context import WebContext, context
+from mailroute.web.retry import service_deps
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _build_lock = threading.Lock()
@@ -54,6 +58,12 @@ class GmailWeb:
     service: GmailConnections
     connections: PostgresConnections
     login_links: PostgresLoginLinks
+
+    @property
+    def deps(self) -> Deps:
+        """The use cases' dependencies (`bootstrap.build_deps` on the app's settings, broker and
+        pool), built on first use and shared with `POST /v1/emails/{id}/retry`."""
+        return service_deps(self.ctx)
 
 
 def build_gmail_web(ctx: WebContext) -> GmailWeb:

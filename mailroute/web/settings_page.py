@@ -7,11 +7,15 @@ login that opens it. Server-rendered; every POST carries the session's CSRF toke
     POST /settings/email/check     Check now (JSON when asked for it: the page's auto-check)
     POST /settings/email/revoke    Revoke Access (after the confirm dialog)
     POST /settings/email/send      the send form, through the same intake as POST /v1/emails
+    POST /settings/email/retry-failed        "Retry N emails that failed while Gmail was not
+                                             connected" (shown after a re-authorization)
+    POST /settings/email/emails/{id}/retry   one failed email, as POST /v1/emails/{id}/retry
     POST /logout
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -22,6 +26,12 @@ from mailroute.adapters.db.login_links import AdminUser
 from mailroute.adapters.rabbitmq import BrokerUnavailableError
 from mailroute.core.routing import SETTINGS_PATH
 from mailroute.events import InvalidEventError
+from mailroute.services.dispatching import (
+    RetryRefused,
+    count_failed_while_not_connected,
+    redispatch_failed,
+    retry_failed_while_not_connected,
+)
 from mailroute.services.email_settings import email_settings
 from mailroute.web.browser_session import (
     CsrfError,
@@ -119,6 +129,12 @@ def settings_email(request: Request, gmail: Gmail) -> Response:
         default_from=gmail.ctx.settings.default_from,
     )
     now = datetime.now(UTC)
+    # Only an active connection can have a "last break" behind it (generation - 1).
+    retry_count = (
+        count_failed_while_not_connected(admin.company_id, gmail.deps)
+        if view.state == "active"
+        else 0
+    )
     verify_due = view.state == "active" and (
         view.last_verified_at is None or now - view.last_verified_at > VERIFY_AFTER
     )
@@ -131,6 +147,7 @@ def settings_email(request: Request, gmail: Gmail) -> Response:
             "view": view,
             "now": now,
             "verify_due": verify_due,
+            "retry_count": retry_count,
             "emails": gmail.ctx.emails.recent(admin.company_id),
             "csrf": csrf_token(request),
             "notices": pop_flash(request),
@@ -234,4 +251,47 @@ def send(
         flash(request, "error", "The email was not sent: mailroute is busy. Try again shortly.")
         return _back()
     flash(request, "success", "Email accepted; its status appears below.", id=accepted.email_id)
+    return _back()
+
+
+def emails_phrase(count: int) -> str:
+    """'1 email', '3 emails'."""
+    return f"{count} email{'' if count == 1 else 's'}"
+
+
+@router.post("/settings/email/retry-failed")
+def retry_failed(request: Request, gmail: Gmail, csrf: Annotated[str, Form()] = "") -> Response:
+    admin = _guard(request, gmail, csrf)
+    if not isinstance(admin, AdminUser):
+        return admin
+    queued = retry_failed_while_not_connected(admin.company_id, gmail.deps)
+    if queued:
+        flash(
+            request,
+            "success",
+            f"{emails_phrase(queued)} queued to send again through Gmail; their status appears"
+            " below.",
+        )
+    else:
+        flash(request, "warning", "No emails are waiting to be retried.")
+    return _back()
+
+
+@router.post("/settings/email/emails/{email_id}/retry")
+def retry_email(
+    email_id: str, request: Request, gmail: Gmail, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    admin = _guard(request, gmail, csrf)
+    if not isinstance(admin, AdminUser):
+        return admin
+    try:
+        uuid.UUID(email_id)
+    except ValueError:
+        outcome: object = RetryRefused(404, "not_found", "email_id", "uuid", "no such email")
+    else:
+        outcome = redispatch_failed(email_id, admin.company_id, gmail.deps)
+    if isinstance(outcome, RetryRefused):
+        flash(request, "error", f"The email was not retried: {outcome.message}", id=email_id)
+    else:
+        flash(request, "success", "Email queued to send again; its status appears below.")
     return _back()

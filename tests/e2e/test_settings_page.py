@@ -1,5 +1,6 @@
 """The Email settings page in real headless Chromium: the whole life of a Gmail connection, as
-an admin lives it, with a screenshot of each state in docs/screenshots/."""
+an admin lives it (including an email that fails while Gmail is not connected and is sent after
+Re-authorize Sync), with a screenshot of each state in docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
-from tests.conftest import SandboxClient, TestCompany
-from tests.stack import MAILROUTE
+from tests.conftest import SandboxClient, TestCompany, email_request, wait_for
+from tests.stack import MAILROUTE, Process
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +60,21 @@ def _from_options(page: Page) -> list[tuple[str, bool]]:
     ]
 
 
+def _email_row(page: Page, email_id: str, status: str, timeout: float = 30) -> Locator:
+    """The recent-emails row of `email_id` once it shows `status` (the page reloads until then:
+    it is server-rendered and does not poll)."""
+    row = page.locator(f'#emails-table tr[data-email-id="{email_id}"]')
+
+    def shown() -> bool:
+        page.reload()
+        return row.count() == 1 and row.get_attribute("data-status") == status
+
+    wait_for(
+        shown, timeout=timeout, interval=0.3, what=f"email {email_id} to be listed as {status}"
+    )
+    return row
+
+
 def test_an_admin_connects_loses_re_authorizes_and_revokes_gmail(
     page_context: Any,
     company: TestCompany,
@@ -67,6 +84,8 @@ def test_an_admin_connects_loses_re_authorizes_and_revokes_gmail(
     database: Pool,
     connections: PostgresConnections,
     screenshots: Path,
+    api: httpx.Client,
+    worker: Process,
 ) -> None:
     account = f"owner.{uuid.uuid4().hex[:8]}@acme-sandbox.test"
     sandbox.post("/_sandbox/accounts", email=account, name="Acme Owner")
@@ -103,12 +122,51 @@ def test_an_admin_connects_loses_re_authorizes_and_revokes_gmail(
     gmail_option = page.locator("#from-select option[value=gmail]")
     expect(gmail_option).to_be_disabled()
     expect(gmail_option).to_contain_text("Gmail is not connected")
+
+    # A billing run still sends From Gmail (the form no longer can): it fails, with the reason
+    # on screen, and nothing goes out from another address.
+    accepted = api.post(
+        "/v1/emails",
+        headers=company.headers(),
+        json=email_request(company, sender="gmail", subject="Invoice 2026-0107"),
+    )
+    assert accepted.status_code == 202, accepted.text
+    email_id = accepted.json()["id"]
+    row = _email_row(page, email_id, "failed")
+    expect(row.locator(".status")).to_have_text("failed")
+    error = row.locator(".error-text")
+    expect(error).to_contain_text(f"Gmail account {account} is not connected")
+    expect(error).to_contain_text("re-authorize it in Settings > Company > Profile > Email")
+    expect(row.locator(".btn-retry-email")).to_be_disabled()
+    expect(page.locator("#btn-retry-failed")).to_have_count(0)
+    assert sandbox.get(f"/_sandbox/gmail/{account}/sent")["messages"] == []
+    assert sandbox.smtp_messages(rcpt=company.rcpt()) == []
     page.screenshot(path=str(screenshots / "settings-not-connected.png"), full_page=True)
 
-    # Re-authorize Sync in the popup: Active again.
+    # Re-authorize Sync in the popup: Active again, and the page offers to retry what failed.
     _sign_in_with_google(page, "#btn-reauthorize", account)
     expect(page.locator("#status-badge")).to_have_text("Active")
     expect(page.locator("#gmail-address")).to_have_text(account)
+    retry = page.locator("#btn-retry-failed")
+    expect(retry).to_have_text("Retry 1 email that failed while Gmail was not connected")
+    page.screenshot(path=str(screenshots / "settings-retry.png"), full_page=True)
+
+    # Retry sends it through Gmail, with the Message-ID it always had.
+    retry.click()
+    expect(page.locator(".notice.success")).to_contain_text("1 email queued to send again")
+    row = _email_row(page, email_id, "sent")
+    expect(row.locator(".status")).to_have_text("sent")
+    expect(row.locator(".error-text")).to_have_count(0)
+    expect(page.locator("#btn-retry-failed")).to_have_count(0)
+    [received] = wait_for(
+        lambda: sandbox.get(f"/_sandbox/gmail/{account}/sent")["messages"],
+        timeout=10,
+        what="Gmail to receive the retried email",
+    )
+    assert received["subject"] == "Invoice 2026-0107"
+    assert received["message_id"] == f"<{email_id}@acme-sandbox.test>"
+    assert company.rcpt() in received["rcpt_tos"]
+    assert sandbox.smtp_messages(rcpt=company.rcpt()) == []
 
     # Revoke Access asks first; Cancel keeps the connection.
     page.click("#btn-revoke")
