@@ -62,7 +62,15 @@ class Settings:
     retry_base_seconds: float = 2.0
     # Waits longer than this are parked in PostgreSQL for the clock, not held by RabbitMQ.
     max_scheduled_retry_seconds: float = 300.0
+    # Per Gmail account pacing, shared by all worker processes (a connection may override both):
+    # sends a minute (Google allows 150: 15,000 quota units, 100 per send) and sends in flight.
+    gmail_sends_per_minute: float = 140.0
+    gmail_max_concurrent_sends: int = 4
     events_exchange: str = "mailroute.events"
+    # The clock verifies every active Gmail connection this often (a token refresh), at most
+    # `connection_checks_per_tick` connections per tick so checks spread over time.
+    connection_check_interval_seconds: float = 3600.0
+    connection_checks_per_tick: int = 10
     # Worker processes export dramatiq's Prometheus metrics here (0 turns the exporter off).
     worker_metrics_port: int = 9191
     worker_metrics_host: str = "127.0.0.1"
@@ -147,6 +155,10 @@ class Settings:
             found.append("LOG_FORMAT: must be json or console")
         if self.max_email_bytes <= 0:
             found.append("MAX_EMAIL_BYTES: must be positive")
+        if self.gmail_sends_per_minute <= 0:
+            found.append("GMAIL_SENDS_PER_MINUTE: must be positive")
+        if self.gmail_max_concurrent_sends < 1:
+            found.append("GMAIL_MAX_CONCURRENT_SENDS: must be at least 1")
         if "@" not in self.default_from:
             found.append("DEFAULT_FROM: must be an email address, optionally with a display name")
         return found
