@@ -7,8 +7,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
+import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,31 +88,68 @@ def _smtp_errors() -> Iterator[None]:
 
 
 class SmtpSender:
-    """Sends through the default SMTP server; one connection per message (simple and robust)."""
+    """Sends through the default SMTP server, keeping one connection per thread open between
+    messages (a NOOP checks a reused one first, so a server that dropped it costs a reconnect,
+    never a message)."""
 
     def __init__(self, server: SmtpServer, *, timeout: float = 20.0) -> None:
         self._server = server
         self._timeout = timeout
+        self._local = threading.local()
+        self._hostname: str | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        server = self._server
+        if self._hostname is None:
+            self._hostname = socket.getfqdn()  # once: smtplib would resolve it per connection
+        client: smtplib.SMTP
+        if server.security == "ssl":
+            client = smtplib.SMTP_SSL(
+                server.host,
+                server.port,
+                timeout=self._timeout,
+                local_hostname=self._hostname,
+                context=ssl.create_default_context(),
+            )
+        else:
+            client = smtplib.SMTP(
+                server.host, server.port, timeout=self._timeout, local_hostname=self._hostname
+            )
+        if server.security == "starttls":
+            client.starttls(context=ssl.create_default_context())
+        if server.username:
+            client.login(server.username, server.password or "")
+        return client
+
+    def _client(self) -> smtplib.SMTP:
+        client: smtplib.SMTP | None = getattr(self._local, "client", None)
+        if client is not None:
+            try:
+                if client.noop()[0] == 250:
+                    return client
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._drop()
+        client = self._connect()
+        self._local.client = client
+        return client
+
+    def _drop(self) -> None:
+        client: smtplib.SMTP | None = getattr(self._local, "client", None)
+        self._local.client = None
+        if client is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                client.close()
 
     def send(self, message: bytes, envelope: Envelope) -> ProviderReceipt:
-        server = self._server
         with _smtp_errors():
-            client: smtplib.SMTP
-            if server.security == "ssl":
-                client = smtplib.SMTP_SSL(
-                    server.host,
-                    server.port,
-                    timeout=self._timeout,
-                    context=ssl.create_default_context(),
+            try:
+                refused = self._client().sendmail(
+                    envelope.mail_from, list(envelope.recipients), message
                 )
-            else:
-                client = smtplib.SMTP(server.host, server.port, timeout=self._timeout)
-            with client:
-                if server.security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-                if server.username:
-                    client.login(server.username, server.password or "")
-                refused = client.sendmail(envelope.mail_from, list(envelope.recipients), message)
+            except BaseException:
+                self._drop()  # after any failure, start the next message on a fresh connection
+                raise
         if refused:
             log.warning("smtp.some_recipients_refused", refused=sorted(refused))
         return ProviderReceipt()
