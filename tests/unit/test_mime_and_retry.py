@@ -46,6 +46,34 @@ def test_the_message_has_text_and_html_alternatives_an_attachment_and_no_bcc_hea
     assert attachment.get_content() == b"%PDF-1.4"
 
 
+def test_non_ascii_subjects_names_bodies_and_file_names_survive_the_round_trip() -> None:
+    email = _email(
+        subject="Facture n° 42 — Café Zoë",
+        to=("Zoë Müller <zoe@example.com>",),
+        text="Bonjour Zoë, voici la facture.",
+        html=None,
+        attachments=(StoredAttachment("facture-été.pdf", "application/pdf", b"%PDF"),),
+    )
+    parsed = message_from_bytes(
+        build_message(email, from_="Café Ltd <no-reply@acme.example>").as_bytes(), policy=default
+    )
+    assert str(parsed["Subject"]) == "Facture n° 42 — Café Zoë"
+    assert str(parsed["To"]) == "Zoë Müller <zoe@example.com>"
+    assert str(parsed["From"]) == "Café Ltd <no-reply@acme.example>"
+    body = parsed.get_body(("plain",))
+    assert body is not None
+    assert body.get_content().strip() == "Bonjour Zoë, voici la facture."
+    [attachment] = list(parsed.iter_attachments())
+    assert attachment.get_filename() == "facture-été.pdf"
+    assert attachment.get_content() == b"%PDF"
+
+
+def test_the_message_uses_crlf_line_endings_as_smtp_requires() -> None:
+    raw = build_message(_email(), from_="Acme <no-reply@acme.example>").as_bytes()
+    assert b"\r\n" in raw
+    assert raw.replace(b"\r\n", b"").count(b"\n") == 0
+
+
 def test_ids_are_stable_for_the_same_email() -> None:
     assert email_id_for("c", "v") == email_id_for("c", "v") != email_id_for("c", "w")
     assert message_id_for("e1", "Acme <x@acme.example>") == "<e1@acme.example>"
