@@ -4,6 +4,7 @@ Message-ID derived from the email id (the same across retries, so a duplicate ca
 
 from __future__ import annotations
 
+import functools
 import uuid
 from email import encoders
 from email.charset import QP, Charset
@@ -32,16 +33,25 @@ def email_id_for(company_id: str, event_id: str) -> str:
 
 def message_id_for(email_id: str, from_address: str) -> str:
     """A stable Message-ID: the same for every attempt at the same email."""
-    domain = parseaddr(from_address)[1].rpartition("@")[2] or "mailroute.localhost"
+    domain = bare_address(from_address).rpartition("@")[2] or "mailroute.localhost"
     return f"<{email_id}@{domain}>"
 
 
 def from_header(display_name: str, address: str) -> str:
-    return formataddr((display_name, parseaddr(address)[1]))
+    return formataddr((display_name, bare_address(address)))
+
+
+@functools.lru_cache(maxsize=1024)
+def bare_address(value: str) -> str:
+    """The addr-spec of a header address ('Name <a@b.example>' -> 'a@b.example'), cached: the
+    same few (the default sender, a company's Gmail) come up on every email."""
+    return parseaddr(value)[1]
 
 
 def _header_address(value: str) -> str:
     """An address for a header, its display name RFC 2047-encoded when it is not ASCII."""
+    if value.isascii():
+        return value  # intake already wrote it in canonical form
     return ", ".join(
         formataddr((name, addr), charset="utf-8") for name, addr in getaddresses([value])
     )
@@ -108,4 +118,9 @@ def build_message(email: OutgoingEmail, *, from_: str, include_bcc: bool = False
 
 def envelope_address(address: str) -> str:
     """The bare address of a header value, for the SMTP envelope."""
+    start, end = address.rfind("<"), address.rfind(">")
+    if start == -1 and '"' not in address:
+        return address.strip()  # already a bare address
+    if start != -1 and end > start:
+        return address[start + 1 : end].strip()  # canonical 'Name <addr>' as intake wrote it
     return Address(addr_spec=parseaddr(address)[1]).addr_spec

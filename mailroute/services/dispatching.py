@@ -8,13 +8,12 @@ was not connected") route a failed email again, with the same Message-ID.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Any
 
 import structlog
 
 from mailroute.core.errors import PermanentError
-from mailroute.core.mime import email_id_for, from_header, message_id_for
+from mailroute.core.mime import bare_address, email_id_for, from_header, message_id_for
 from mailroute.core.routing import decide_route
 from mailroute.events import EmailRequested, InvalidEventError, UnreadableEventError, read_event
 from mailroute.services.deps import Deps
@@ -68,7 +67,7 @@ def dispatch(raw: Any, deps: Deps, *, message_id: str, queue: str, actor: str) -
     if decision.route != "default" and context.connection and context.connection.address:
         from_address = from_header(company.name, context.connection.address)
     else:
-        from_address = from_header(company.name, parseaddr(deps.settings.default_from)[1])
+        from_address = from_header(company.name, bare_address(deps.settings.default_from))
     reply_to = event.reply_to or company.reply_to
     email_id = email_id_for(event.company_id, event.event_id)
     failure = None
@@ -145,7 +144,7 @@ def redispatch_failed(email_id: str, company_id: str, deps: Deps) -> DispatchOut
     if decision.route == "gmail" and context.connection and context.connection.address:
         from_address = from_header(context.company.name, context.connection.address)
     else:
-        from_address = from_header(context.company.name, parseaddr(deps.settings.default_from)[1])
+        from_address = from_header(context.company.name, bare_address(deps.settings.default_from))
     if not deps.emails.redispatch(
         email_id, company_id, route=decision.route, from_address=from_address
     ):

@@ -8,7 +8,7 @@ from email import message_from_bytes
 from email.policy import default
 
 from mailroute.core.errors import ProviderBusyError
-from mailroute.core.mime import build_message, email_id_for, message_id_for
+from mailroute.core.mime import build_message, email_id_for, envelope_address, message_id_for
 from mailroute.core.model import OutgoingEmail, StoredAttachment
 from mailroute.core.retry import RetryPolicy, decide_retry
 
@@ -95,3 +95,10 @@ def test_a_retry_honours_the_providers_retry_time_and_stops_after_the_last_attem
     policy = RetryPolicy(max_attempts=3)
     assert decide_retry(busy, 1, policy, now).delay_seconds >= 180
     assert not decide_retry(busy, 3, policy, now).retry
+
+
+def test_envelope_addresses_are_the_bare_addresses_of_canonical_header_values() -> None:
+    assert envelope_address("jane@example.com") == "jane@example.com"
+    assert envelope_address('"Doe, Jane" <jane@example.com>') == "jane@example.com"
+    assert envelope_address('"a<b" <x@example.com>') == "x@example.com"
+    assert envelope_address("Zoë <zoe@example.com>") == "zoe@example.com"
