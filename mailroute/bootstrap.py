@@ -12,13 +12,16 @@ from mailroute.adapters.db.companies import PostgresCompanies, sender_context
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.notices import PostgresNotices
+from mailroute.adapters.db.pacing import PostgresPacing
 from mailroute.adapters.db.pool import Pool, make_pool
 from mailroute.adapters.gmail import GmailSender
 from mailroute.adapters.gmail_tokens import GmailTokens
 from mailroute.adapters.google_oauth import GoogleOAuth
+from mailroute.adapters.pacing_metrics import PrometheusPacingMetrics
 from mailroute.adapters.rabbitmq import DramatiqQueues, OutboxRelay, PikaEventPublisher
 from mailroute.adapters.smtp import SmtpSender, SmtpServer
 from mailroute.config.settings import Settings
+from mailroute.core.pacing import PacingPolicy
 from mailroute.core.retry import RetryPolicy
 from mailroute.services.deps import Deps
 
@@ -70,4 +73,13 @@ def build_deps(settings: Settings, broker: dramatiq.Broker, pool: Pool | None = 
             max_attempts=settings.gmail_max_attempts, base_seconds=retry_base
         ),
         max_scheduled_delay_seconds=settings.max_scheduled_retry_seconds,
+        pacing=PostgresPacing(db),
+        pacing_policy=PacingPolicy(
+            sends_per_minute=settings.gmail_sends_per_minute,
+            max_concurrent=settings.gmail_max_concurrent_sends,
+            max_delay_seconds=settings.max_scheduled_retry_seconds,
+            # A lease outlives the slowest send: a token refresh and the request's own timeout.
+            lease_seconds=4 * settings.gmail_timeout_seconds,
+        ),
+        pacing_metrics=PrometheusPacingMetrics(),
     )

@@ -247,7 +247,19 @@ class GmailSender:
             request = messages.send(userId="me", media_body=media)
             path = "resumable" if resumable else "media"
         request.headers["authorization"] = f"Bearer {token}"
-        result: dict[str, Any] = request.execute(http=http, num_retries=0)
+        try:
+            result: dict[str, Any] = request.execute(http=http, num_retries=0)
+        except BrokenPipeError:
+            # The thread's kept-alive connection was closed by the server while it sat idle
+            # (paced sends leave threads idle longer): the write failed, so nothing reached
+            # Gmail and sending again on a new connection cannot double the email. httplib2
+            # retries a stale connection only when it fails on the read, not on the write.
+            if path == "resumable":
+                raise
+            log.info("gmail.stale_connection_replaced")
+            for connection in http.connections.values():
+                connection.close()
+            result = request.execute(http=http, num_retries=0)
         log.info("gmail.accepted", upload=path, size=len(message))
         return ProviderReceipt(message_id=result.get("id"), thread_id=result.get("threadId"))
 

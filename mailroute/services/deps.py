@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mailroute.config.settings import Settings
 from mailroute.core.model import Route
+from mailroute.core.pacing import PacingPolicy
 from mailroute.core.ports import MessageTransport, OutcomePublisher, SendScheduler
 from mailroute.core.retry import RetryPolicy
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from mailroute.adapters.db.connections import PostgresConnections
     from mailroute.adapters.db.emails import PostgresEmails
     from mailroute.adapters.db.notices import PostgresNotices
+    from mailroute.adapters.db.pacing import PostgresPacing
     from mailroute.events import AuthBroken
 
 
@@ -33,6 +35,12 @@ class QueuePublisher(Protocol):
 
 class ConnectionEvents(Protocol):
     def auth_broken(self, event: AuthBroken) -> None: ...
+
+
+class PacingMetrics(Protocol):
+    """Counts emails put back to wait for their Gmail account, and how long they wait."""
+
+    def paced(self, reason: str, delay_seconds: float) -> None: ...
 
 
 @dataclass
@@ -55,3 +63,7 @@ class Deps:
     # A retry due later than this is parked in PostgreSQL for the clock, never held by a worker
     # as a delayed message (RabbitMQ's consumer_timeout, research dramatiq §1.5).
     max_scheduled_delay_seconds: float = 300.0
+    # Per Gmail account pacing (issue 6); None sends without pacing (unit tests with fakes).
+    pacing: PostgresPacing | None = None
+    pacing_policy: PacingPolicy = field(default_factory=PacingPolicy)
+    pacing_metrics: PacingMetrics | None = None

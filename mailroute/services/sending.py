@@ -1,10 +1,16 @@
 """Send one stored email through its route's transport and record what happened.
 
-Gmail adds two turns to the default path: the connection must still be active when the email is
-claimed, and a send may find the authorization gone. Then one conditional UPDATE breaks the
-connection; only its winner publishes `AuthBroken`; the email fails `gmail_not_connected` (or
+Gmail adds three turns to the default path: the connection must still be active when the email
+is claimed; the email must get its account's pacing slot and a lease under the account's caps
+(`core.pacing`); and a send may find the authorization gone. Then one conditional UPDATE breaks
+the connection; only its winner publishes `AuthBroken`; the email fails `gmail_not_connected` (or
 goes to the default sender when the company chose so). Transient errors retry with backoff;
 a wait longer than a few minutes is parked in PostgreSQL for the clock instead of a queue delay.
+
+Pacing never waits in a thread: an email whose slot is ahead (or whose account is at its
+concurrency cap) is put back on the queue with a delay and the thread moves on; one past the
+daily cap is parked until the window frees, or goes from the default address when the company
+chose "send from the default address while Gmail is not usable".
 """
 
 from __future__ import annotations
@@ -19,7 +25,16 @@ from mailroute.adapters.db.emails import Claim
 from mailroute.core.errors import GmailAuthBrokenError, PermanentError, TransientError
 from mailroute.core.mime import build_message, envelope_address, from_header
 from mailroute.core.model import Route
-from mailroute.core.ports import Envelope, MessageTransport
+from mailroute.core.pacing import (
+    DailyCapReached,
+    ParkForSlot,
+    SendNow,
+    WaitForSlot,
+    daily_cap_message,
+    decide_slot,
+    why_refused,
+)
+from mailroute.core.ports import Envelope, MessageTransport, ProviderReceipt
 from mailroute.core.retry import decide_retry
 from mailroute.core.routing import decide_route
 from mailroute.events import AuthBroken
@@ -41,6 +56,7 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps
         log.warning("email.possible_duplicate", attempts=claim.attempts)
     context: SenderContext | None = None
     transport: MessageTransport
+    lease: str | None = None  # the Gmail connection whose send lease this attempt holds
     if route == "gmail":
         context = deps.sender_context(claim.email.company_id)
         if not _gmail_usable(context) or deps.gmail is None:
@@ -48,6 +64,11 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps
         assert context is not None
         assert context.connection_id is not None
         assert context.connection_generation is not None
+        if deps.pacing is not None:
+            waiting = _pace(claim, claim_key, context, deps)
+            if waiting is not None:
+                return waiting
+            lease = context.connection_id
         transport = deps.gmail.for_connection(context.connection_id, context.connection_generation)
         mail_from = parseaddr(claim.from_address)[1]
     else:
@@ -60,7 +81,7 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps
         recipients=tuple(envelope_address(r) for r in claim.email.recipients),
     )
     try:
-        receipt = transport.send(message.as_bytes(), envelope)
+        receipt = _send(transport, message.as_bytes(), envelope, claim, lease, deps)
     except GmailAuthBrokenError as exc:
         assert context is not None
         return _auth_broken(claim, claim_key, context, exc, deps)
@@ -78,6 +99,86 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps
         deps.outcomes.publish_events([stored])
     log.info("email.sent", route=route, attempts=claim.attempts)
     return "sent"
+
+
+def _send(
+    transport: MessageTransport,
+    message: bytes,
+    envelope: Envelope,
+    claim: Claim,
+    lease: str | None,
+    deps: Deps,
+) -> ProviderReceipt:
+    """Hand the message over; a Gmail send gives its account lease back as soon as it is done."""
+    try:
+        return transport.send(message, envelope)
+    finally:
+        if lease is not None and deps.pacing is not None:
+            deps.pacing.end_send(lease, claim.email.id)
+
+
+def _pace(claim: Claim, claim_key: str, context: SenderContext, deps: Deps) -> str | None:
+    """Take the email's slot on its Gmail account and a lease under the account's caps.
+
+    None: send now (the lease is held; `_send` gives it back). Otherwise the email was put back
+    to wait (a delayed message, or parked for the clock) or went to the default sender, and the
+    status to return is given. Nothing here sleeps."""
+    assert deps.pacing is not None
+    assert context.connection_id is not None
+    email_id = claim.email.id
+    reservation = deps.pacing.reserve(context.connection_id, email_id, deps.pacing_policy)
+    policy = reservation.policy
+    decision = decide_slot(reservation.slot, reservation.now, policy)
+    if isinstance(decision, WaitForSlot):
+        if deps.emails.mark_paced(
+            email_id, claim_key, slot=decision.slot, due=decision.slot, parked=False
+        ):
+            deps.scheduler.schedule_send("gmail", email_id, decision.delay_seconds)
+        _paced(deps, "slot", decision.delay_seconds, held=reservation.held)
+        return "paced"
+    if isinstance(decision, ParkForSlot):
+        deps.emails.mark_paced(
+            email_id, claim_key, slot=decision.slot, due=decision.due, parked=True
+        )
+        _paced(deps, "slot_parked", (decision.slot - reservation.now).total_seconds(), held=True)
+        return "paced"
+    assert isinstance(decision, SendNow)
+    start = deps.pacing.start_send(context.connection_id, email_id, policy)
+    if start.started:
+        return None
+    refusal = why_refused(start, policy)
+    if not isinstance(refusal, DailyCapReached):
+        # At the concurrency cap: back soon, still holding its (due) slot.
+        due = start.now + timedelta(seconds=refusal.delay_seconds)
+        if deps.emails.mark_paced(email_id, claim_key, slot=decision.slot, due=due, parked=False):
+            deps.scheduler.schedule_send("gmail", email_id, refusal.delay_seconds)
+        _paced(deps, "concurrency", refusal.delay_seconds, in_flight=start.in_flight)
+        return "paced"
+    wait = (refusal.frees_at - start.now).total_seconds()
+    if context.company.default_while_gmail_broken:
+        from_address = from_header(context.company.name, parseaddr(deps.settings.default_from)[1])
+        if deps.emails.reroute(email_id, claim_key, route="default", from_address=from_address):
+            deps.scheduler.schedule_send("default", email_id)
+        _paced(deps, "daily_cap_default", 0.0, sent_today=refusal.sent_in_window)
+        return "rerouted"
+    address = context.connection.address if context.connection else None
+    deps.emails.mark_paced(
+        email_id,
+        claim_key,
+        slot=None,
+        due=refusal.frees_at,
+        parked=True,
+        code="gmail_daily_cap",
+        message=daily_cap_message(address, policy.daily_cap, refusal.frees_at),
+    )
+    _paced(deps, "daily_cap", wait, sent_today=refusal.sent_in_window)
+    return "paced"
+
+
+def _paced(deps: Deps, reason: str, delay_seconds: float, **fields: object) -> None:
+    log.info("gmail.paced", reason=reason, delay_s=round(delay_seconds, 3), **fields)
+    if deps.pacing_metrics is not None:
+        deps.pacing_metrics.paced(reason, delay_seconds)
 
 
 def _gmail_usable(context: SenderContext | None) -> bool:

@@ -259,6 +259,23 @@ class PostgresConnections:
                 count += 1
         return count
 
+    def set_pacing_limits(
+        self,
+        connection_id: str,
+        *,
+        sends_per_minute: float | None = None,
+        max_concurrent_sends: int | None = None,
+        daily_cap: int | None = None,
+    ) -> None:
+        """The connection's own pacing limits (issue 6). None for the first two means "the
+        settings' default"; `daily_cap` None leaves the cap as it is."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE gmail_connections SET sends_per_minute = %s, max_concurrent_sends = %s,"
+                " daily_cap = coalesce(%s, daily_cap), updated_at = now() WHERE id = %s",
+                (sends_per_minute, max_concurrent_sends, daily_cap, connection_id),
+            )
+
     def _token_set(self, row: dict[str, Any] | None) -> TokenSet | None:
         if row is None or row["refresh_token_enc"] is None:
             return None

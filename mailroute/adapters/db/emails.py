@@ -433,6 +433,46 @@ class PostgresEmails:
             ).fetchall()
         return [str(r["id"]) for r in rows]
 
+    # -- issue 6: per Gmail account pacing ----------------------------------------------------
+
+    def mark_paced(
+        self,
+        email_id: str,
+        claim_key: str,
+        *,
+        slot: datetime | None,
+        due: datetime,
+        parked: bool,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> bool:
+        """Put a claimed email back to wait for its Gmail account: for `slot` (kept on the row,
+        so it sends on that slot when it comes back), the concurrency cap or the daily cap.
+
+        Queued with a due time when a delayed queue message brings it back; retrying and parked
+        when the clock must (a wait longer than a queue delay may be). The claim's attempt is
+        given back: waiting for the account is not a failed attempt. `code`/`message` say why
+        it waits (kept as they were when None)."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "UPDATE emails SET status = CASE WHEN %(parked)s THEN 'retrying' ELSE 'queued' END,"
+                " parked = %(parked)s, attempts = greatest(attempts - 1, 0), claim_key = NULL,"
+                " gmail_slot = %(slot)s, next_attempt_at = %(due)s,"
+                " error_code = coalesce(%(code)s, error_code),"
+                " error_message = coalesce(%(message)s, error_message), updated_at = now()"
+                " WHERE id = %(id)s AND status = 'sending' AND claim_key = %(key)s",
+                {
+                    "parked": parked,
+                    "slot": slot,
+                    "due": due,
+                    "code": code,
+                    "message": message,
+                    "id": email_id,
+                    "key": claim_key,
+                },
+            )
+            return cur.rowcount == 1
+
 
 def _view(row: dict[str, Any]) -> EmailView:
     return EmailView(

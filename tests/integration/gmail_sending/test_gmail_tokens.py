@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
 from tests.integration.gmail_sending.conftest import GmailCompany
 from tests.stack import Process, wait_for
@@ -20,6 +21,7 @@ def test_200_sends_with_a_token_expiring_during_the_run_refresh_at_most_twice_pe
     publish: Callable[..., str],
     email_row: Callable[[str], dict[str, Any] | None],
     database: Any,
+    connections: PostgresConnections,
     worker: Process,
 ) -> None:
     google.settings(access_token_lifetime=LIFETIME, gmail_latency_ms=400)
@@ -27,6 +29,9 @@ def test_200_sends_with_a_token_expiring_during_the_run_refresh_at_most_twice_pe
     # Above Google's per-user pacing on purpose: this test is about tokens, not quotas.
     google.set_limits(
         gmail_company.account, max_concurrent_sends=64, quota_units_per_minute=1_000_000
+    )
+    connections.set_pacing_limits(
+        gmail_company.connection_id, sends_per_minute=10_000, max_concurrent_sends=64
     )
     before = google.counters()["token_refreshes"].get(gmail_company.account, 0)
 
