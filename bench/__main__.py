@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.gmail_accounts import connect_accounts
 from bench.harness import (
     ROOT,
     THREADS,
@@ -62,12 +63,14 @@ def _request(company_id: str, event_id: str, sender: str = "default") -> dict[st
     }
 
 
-def _sent(bench: BenchEnv, company_id: str) -> Callable[[], int]:
+def _sent(bench: BenchEnv, company_ids: str | list[str]) -> Callable[[], int]:
+    ids = [company_ids] if isinstance(company_ids, str) else company_ids
+
     def count() -> int:
         with bench.pool.connection() as conn:
             row = conn.execute(
-                "SELECT count(*) AS n FROM emails WHERE company_id = %s AND status = 'sent'",
-                (company_id,),
+                "SELECT count(*) AS n FROM emails WHERE company_id = ANY(%s) AND status = 'sent'",
+                (ids,),
             ).fetchone()
         return int(row["n"]) if row else 0
 
@@ -84,12 +87,21 @@ def _intake(bench: BenchEnv) -> tuple[Intake, Any]:
     )
 
 
-def publish_many(bench: BenchEnv, company_id: str, count: int, prefix: str) -> float:
-    """Publish `count` requests from one thread; returns publishes per second."""
+def publish_many(
+    bench: BenchEnv,
+    company_id: str | list[str],
+    count: int,
+    prefix: str,
+    senders: tuple[str, ...] = ("default",),
+) -> float:
+    """Publish `count` requests from one thread, spread over the companies and senders given;
+    returns publishes per second."""
+    ids = [company_id] if isinstance(company_id, str) else company_id
     intake, broker = _intake(bench)
     started = time.monotonic()
     for i in range(count):
-        intake.publish(_request(company_id, f"{prefix}-{i}"))
+        sender = senders[i % len(senders)]
+        intake.publish(_request(ids[i % len(ids)], f"{prefix}-{i}", sender))
     rate = count / (time.monotonic() - started)
     broker.close()
     return round(rate, 1)
@@ -150,12 +162,18 @@ class worker_group_dramatiq:  # noqa: N801 - a context manager used like a funct
         self.process.stop()
 
 
-def mailroute_drain(bench: BenchEnv, items: int, processes: int) -> tuple[Drain, float]:
-    company_id, _ = _company(bench)
-    publish_rate = publish_many(bench, company_id, items, f"drain-{processes}")
+def mailroute_drain(
+    bench: BenchEnv,
+    items: int,
+    processes: int,
+    companies: list[str],
+    senders: tuple[str, ...],
+    name: str,
+) -> tuple[Drain, float]:
+    publish_rate = publish_many(bench, companies, items, f"{name}-{processes}", senders)
     args = ["worker", "--processes", str(processes), "--threads", str(THREADS)]
-    with worker_group(f"bench-mailroute-{processes}", args, bench.env, processes) as group:
-        result = drain(group, items, _sent(bench, company_id))
+    with worker_group(f"bench-{name}-{processes}", args, bench.env, processes) as group:
+        result = drain(group, items, _sent(bench, companies))
     return result, publish_rate
 
 
@@ -232,9 +250,10 @@ def http_intake(bench: BenchEnv, requests: int, clients: int = 8) -> dict[str, A
     }
 
 
-def sql_round_trips(bench: BenchEnv, items: int) -> dict[str, Any]:
-    company_id, _ = _company(bench)
-    publish_many(bench, company_id, items, "sql")
+def sql_round_trips(
+    bench: BenchEnv, items: int, companies: list[str], sender: str, name: str
+) -> dict[str, Any]:
+    publish_many(bench, companies, items, name, (sender,))
     args = ["worker", "--processes", "1", "--threads", str(THREADS)]
     import psycopg
 
@@ -244,14 +263,14 @@ def sql_round_trips(bench: BenchEnv, items: int) -> dict[str, Any]:
 
         def sent() -> int:
             row = poll.execute(
-                "SELECT count(*) FROM emails WHERE company_id = %s AND status = 'sent'",
-                (company_id,),
+                "SELECT count(*) FROM emails WHERE company_id = ANY(%s) AND status = 'sent'",
+                (companies,),
             ).fetchone()
             return int(row[0]) if row else 0
 
         with (
             count_statements(bench.database) as counter,
-            worker_group("bench-sql", args, bench.env, 1),
+            worker_group(f"bench-sql-{name}", args, bench.env, 1),
         ):
             wait_for(lambda: sent() >= items, timeout=300, interval=0.5, what="sql run")
             time.sleep(1.0)  # let the last outcome publication commit
@@ -282,32 +301,54 @@ def main() -> None:
         "threads_per_process": THREADS,
     }
     with bench_env() as bench:
+        gmail_accounts = connect_accounts(bench.settings, bench.pool, 20)
         for processes in (1, 2):
             base = baseline(bench, items, processes)
-            mine, publish_rate = mailroute_drain(bench, items, processes)
-            results[f"p{processes}"] = {
-                "baseline_two_hop": base.__dict__,
-                "mailroute_smtp": mine.__dict__,
-                "throughput_ratio": round(mine.per_second / base.per_second, 2),
-            }
-            results.setdefault("python_publish_per_second", publish_rate)
-            print(
-                f"[{processes} process(es)] baseline {base.per_second}/s,"
-                f" mailroute smtp {mine.per_second}/s",
-                flush=True,
-            )
+            row: dict[str, Any] = {"baseline_two_hop": base.__dict__}
+            for name, senders in (
+                ("smtp", ("default",)),
+                ("gmail", ("gmail",)),
+                ("mix", ("default", "gmail")),
+            ):
+                companies = gmail_accounts if name != "smtp" else [_company(bench)[0]]
+                mine, publish_rate = mailroute_drain(
+                    bench, items, processes, companies, senders, name
+                )
+                row[f"mailroute_{name}"] = mine.__dict__
+                row[f"ratio_{name}"] = round(mine.per_second / base.per_second, 2)
+                results.setdefault("python_publish_per_second", publish_rate)
+                print(
+                    f"[{processes} process(es)] baseline {base.per_second}/s,"
+                    f" mailroute {name} {mine.per_second}/s",
+                    flush=True,
+                )
+            results[f"p{processes}"] = row
         peak = results["p2"]["mailroute_smtp"]["per_second"]
-        results["latency"] = {
+        results["latency_smtp"] = {
+            "max_per_second": peak,
             "half_of_max": latency_at(bench, peak * 0.5, 15, 2),
             "ninety_percent_of_max": latency_at(bench, peak * 0.9, 15, 2),
         }
         results["http_intake"] = http_intake(bench, 2000 if not args.quick else 400)
-        results["sql"] = sql_round_trips(bench, 300 if not args.quick else 100)
-    p1, p2 = results["p1"]["mailroute_smtp"], results["p2"]["mailroute_smtp"]
+        sql_items = 300 if not args.quick else 100
+        results["sql_statements_per_email"] = {
+            "smtp": sql_round_trips(bench, sql_items, [_company(bench)[0]], "default", "sql-smtp"),
+            "gmail": sql_round_trips(bench, sql_items, gmail_accounts, "gmail", "sql-gmail"),
+        }
+    p1, p2 = results["p1"], results["p2"]
     results["scaling"] = {
-        "throughput_2_over_1": round(p2["per_second"] / p1["per_second"], 2),
-        "per_process_2": round(p2["per_second"] / 2, 1),
-        "cpu_per_email_2_over_1": round(p2["cpu_ms_per_item"] / p1["cpu_ms_per_item"], 2),
+        name: {
+            "throughput_2_over_1": round(
+                p2[f"mailroute_{name}"]["per_second"] / p1[f"mailroute_{name}"]["per_second"], 2
+            ),
+            "per_process_with_2": round(p2[f"mailroute_{name}"]["per_second"] / 2, 1),
+            "cpu_per_email_2_over_1": round(
+                p2[f"mailroute_{name}"]["cpu_ms_per_item"]
+                / p1[f"mailroute_{name}"]["cpu_ms_per_item"],
+                2,
+            ),
+        }
+        for name in ("smtp", "gmail", "mix")
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "latest.json"
