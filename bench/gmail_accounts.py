@@ -14,6 +14,7 @@ from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.google_oauth import GoogleOAuth
 from mailroute.adapters.sandbox.client import SandboxClient
 from mailroute.config.settings import Settings
+from tests.google_sign_in import connect_for_real
 
 UNLIMITED = 10_000_000
 
@@ -36,20 +37,12 @@ def connect_accounts(settings: Settings, pool: Pool, count: int) -> list[str]:
                 daily_send_limit=UNLIMITED,
                 max_concurrent_sends=1000,
             )
-            start = oauth.authorization_url(state=f"bench-{tag}", login_hint=account)
-            approved = google.approve(start.url, account)
-            granted = oauth.exchange_code(
-                approved["code"], state=approved["state"], code_verifier=start.code_verifier
-            )
-            assert granted.refresh_token is not None
-            record = connections.connect(
-                company.id,
-                address=granted.identity.email,
-                google_subject=granted.identity.subject,
-                refresh_token=granted.refresh_token,
-                access_token=granted.access_token,
-                access_token_expires_at=granted.expires_at,
-                scopes=granted.granted_scopes,
+            record = connect_for_real(
+                oauth,
+                google,
+                connections,
+                company_id=company.id,
+                account=account,
                 connected_by=None,
             )
             connections.set_pacing_limits(

@@ -12,6 +12,7 @@ from mailroute.adapters.db.companies import PostgresCompanies, sender_context
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.notices import PostgresNotices
+from mailroute.adapters.db.oauth_states import PostgresOAuthStates
 from mailroute.adapters.db.pacing import PostgresPacing
 from mailroute.adapters.db.pool import Pool, make_pool
 from mailroute.adapters.gmail import GmailSender
@@ -23,6 +24,8 @@ from mailroute.adapters.smtp import SmtpSender, SmtpServer
 from mailroute.config.settings import Settings
 from mailroute.core.pacing import PacingPolicy
 from mailroute.core.retry import RetryPolicy
+from mailroute.services.authorization_state import StateSigner
+from mailroute.services.connections import GmailConnections
 from mailroute.services.deps import Deps
 
 
@@ -83,3 +86,22 @@ def build_deps(settings: Settings, broker: dramatiq.Broker, pool: Pool | None = 
         ),
         pacing_metrics=PrometheusPacingMetrics(),
     )
+
+
+def build_gmail_connections(
+    settings: Settings, pool: Pool, broker: dramatiq.Broker
+) -> tuple[GmailConnections, PostgresConnections]:
+    """The Gmail connection use cases (connect, verify, revoke) and their store, for the web app
+    and the clock."""
+    cipher = TokenCipher(settings.token_encryption_keys)
+    connections = PostgresConnections(pool, cipher)
+    publisher = PikaEventPublisher(settings.rabbitmq_url, settings.events_exchange)
+    service = GmailConnections(
+        connections=connections,
+        states=PostgresOAuthStates(pool, cipher),
+        oauth=GoogleOAuth(settings),
+        signer=StateSigner(settings.secret_key),
+        events=OutboxConnectionEvents(pool, OutboxRelay(pool, publisher), DramatiqQueues(broker)),
+        secret_key=settings.secret_key,
+    )
+    return service, connections

@@ -13,14 +13,9 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
-from mailroute.adapters.connection_events import OutboxConnectionEvents
-from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.login_links import PostgresLoginLinks
-from mailroute.adapters.db.oauth_states import PostgresOAuthStates
-from mailroute.adapters.google_oauth import GoogleOAuth
-from mailroute.adapters.rabbitmq import DramatiqQueues, OutboxRelay, PikaEventPublisher
-from mailroute.services.authorization_state import StateSigner
+from mailroute.bootstrap import build_gmail_connections
 from mailroute.services.connections import GmailConnections
 from mailroute.services.deps import Deps
 from mailroute.web.context import WebContext, context
@@ -67,20 +62,7 @@ class GmailWeb:
 
 
 def build_gmail_web(ctx: WebContext) -> GmailWeb:
-    settings = ctx.settings
-    cipher = TokenCipher(settings.token_encryption_keys)
-    connections = PostgresConnections(ctx.pool, cipher)
-    publisher = PikaEventPublisher(settings.rabbitmq_url, settings.events_exchange)
-    service = GmailConnections(
-        connections=connections,
-        states=PostgresOAuthStates(ctx.pool, cipher),
-        oauth=GoogleOAuth(settings),
-        signer=StateSigner(settings.secret_key),
-        events=OutboxConnectionEvents(
-            ctx.pool, OutboxRelay(ctx.pool, publisher), DramatiqQueues(ctx.broker)
-        ),
-        secret_key=settings.secret_key,
-    )
+    service, connections = build_gmail_connections(ctx.settings, ctx.pool, ctx.broker)
     return GmailWeb(ctx, service, connections, PostgresLoginLinks(ctx.pool))
 
 

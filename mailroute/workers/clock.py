@@ -13,16 +13,15 @@ from datetime import timedelta
 from types import FrameType
 from typing import Any
 
-import dramatiq
 import structlog
 
 from mailroute.adapters.db.emails import due_retries, find_stalled
 from mailroute.adapters.db.intake_outbox import PostgresIntakeOutbox
-from mailroute.adapters.db.pool import Pool, make_pool
+from mailroute.adapters.db.pool import make_pool
 from mailroute.adapters.rabbitmq import DramatiqQueues, OutboxRelay, PikaEventPublisher
+from mailroute.bootstrap import build_gmail_connections
 from mailroute.config.settings import Settings
 from mailroute.events.queues import DISPATCH, DISPATCH_EMAIL
-from mailroute.services.connections import GmailConnections
 from mailroute.workers.broker import build_broker
 from mailroute.workers.connection_checks import check_due_connections
 
@@ -35,26 +34,6 @@ class Job:
     every_seconds: float
     run: Callable[[], object]
     due: float = 0.0
-
-
-def _gmail_connections(settings: Settings, pool: Pool, broker: dramatiq.Broker) -> GmailConnections:
-    from mailroute.adapters.connection_events import OutboxConnectionEvents
-    from mailroute.adapters.crypto import TokenCipher
-    from mailroute.adapters.db.connections import PostgresConnections
-    from mailroute.adapters.db.oauth_states import PostgresOAuthStates
-    from mailroute.adapters.google_oauth import GoogleOAuth
-    from mailroute.services.authorization_state import StateSigner
-
-    cipher = TokenCipher(settings.token_encryption_keys)
-    publisher = PikaEventPublisher(settings.rabbitmq_url, settings.events_exchange)
-    return GmailConnections(
-        connections=PostgresConnections(pool, cipher),
-        states=PostgresOAuthStates(pool, cipher),
-        oauth=GoogleOAuth(settings),
-        signer=StateSigner(settings.secret_key),
-        events=OutboxConnectionEvents(pool, OutboxRelay(pool, publisher), DramatiqQueues(broker)),
-        secret_key=settings.secret_key,
-    )
 
 
 def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
@@ -101,7 +80,7 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
     def _publish_request(payload: dict[str, Any]) -> None:
         queues.enqueue(DISPATCH, DISPATCH_EMAIL, (payload,))
 
-    gmail = _gmail_connections(settings, pool, broker)
+    gmail, _ = build_gmail_connections(settings, pool, broker)
     check_interval = timedelta(seconds=settings.connection_check_interval_seconds)
 
     def check_connections() -> int:

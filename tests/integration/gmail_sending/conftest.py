@@ -5,7 +5,6 @@ stored encrypted), the sandbox's full control client, and helpers to publish and
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from mailroute.config.settings import Settings
 from mailroute.core.mime import email_id_for
 from mailroute.events import EmailRequested, queues
 from tests.conftest import SandboxClient, TestCompany, email_request
+from tests.google_sign_in import connect_for_real
 from tests.stack import wait_for
 
 
@@ -69,26 +69,18 @@ def connect_gmail(
     oauth = GoogleOAuth(settings)
 
     def connect(company: TestCompany, account: str) -> ConnectionRecord:
-        start = oauth.authorization_url(state=f"test-{uuid.uuid4().hex}", login_hint=account)
-        approved = google.approve(start.url, account)
-        granted = oauth.exchange_code(
-            approved["code"], state=approved["state"], code_verifier=start.code_verifier
-        )
-        assert granted.refresh_token is not None
         with database.connection() as conn:
             row = conn.execute(
                 "SELECT id FROM users WHERE company_id = %s AND email = %s",
                 (company.id, company.admin_email),
             ).fetchone()
         assert row is not None
-        return connections.connect(
-            company.id,
-            address=granted.identity.email,
-            google_subject=granted.identity.subject,
-            refresh_token=granted.refresh_token,
-            access_token=granted.access_token,
-            access_token_expires_at=granted.expires_at,
-            scopes=granted.granted_scopes,
+        return connect_for_real(
+            oauth,
+            google,
+            connections,
+            company_id=company.id,
+            account=account,
             connected_by=str(row["id"]),
         )
 

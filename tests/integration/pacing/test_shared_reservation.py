@@ -116,7 +116,8 @@ def test_the_concurrency_cap_holds_under_a_crowd_and_frees_as_sends_end_or_lease
     crowd = 24
     start = threading.Barrier(crowd)
     emails = [str(uuid.uuid4()) for _ in range(crowd)]
-    short = PacingPolicy(max_concurrent=4, lease_seconds=1.0)
+    # Leases long enough that a busy machine cannot let them expire before the checks below.
+    short = PacingPolicy(max_concurrent=4, lease_seconds=4.0)
 
     def try_start(email_id: str) -> bool:
         start.wait()
@@ -137,7 +138,7 @@ def test_the_concurrency_cap_holds_under_a_crowd_and_frees_as_sends_end_or_lease
     newcomer = str(uuid.uuid4())
     wait_for(
         lambda: pacing.start_send(connection_id, newcomer, short).started,
-        timeout=5,
+        timeout=15,
         interval=0.2,
         what="the dead sends' leases to expire",
     )
