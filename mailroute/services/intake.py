@@ -6,6 +6,7 @@ and the caller's right to send for it. A refusal names the field and the rule.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,9 @@ from mailroute.core.mime import email_id_for
 from mailroute.events import EmailRequested, FieldProblem, InvalidEventError, queues
 
 log = structlog.get_logger(__name__)
+# After RabbitMQ refuses a publish, HTTP intake only stores requests (the relay publishes them)
+# for this long before trying the broker again.
+BROKER_BACKOFF_SECONDS = 5.0
 
 
 class IntakeOutbox(Protocol):
@@ -66,6 +70,7 @@ class Intake:
         self._companies = companies
         self._queue = queue
         self._max_bytes = max_bytes
+        self._broker_down_until = 0.0
 
     def validate(
         self, data: Mapping[str, Any] | EmailRequested, *, company_id: str | None = None
@@ -117,10 +122,14 @@ class Intake:
         event = self.validate(data, company_id=company_id)
         email_id = email_id_for(event.company_id, event.event_id)
         row_id = outbox.store(event.company_id, event.event_id, email_id, event.to_wire())
-        if row_id is not None:
+        broker_down = time.monotonic() < self._broker_down_until
+        if row_id is not None and not broker_down:
             try:
                 outbox.publish(self.publish_stored, ids=[row_id])
             except BrokerUnavailableError:
+                # Leave the rest to the relay for a while rather than make every caller wait
+                # on a broker that just refused.
+                self._broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
                 log.warning("intake.publish_deferred", email_id=email_id)
         log.info("email.accepted", email_id=email_id, company_id=event.company_id)
         return Accepted(email_id=email_id, event_id=event.event_id, company_id=event.company_id)

@@ -29,13 +29,13 @@ ACTOR_TIME_LIMIT_MS = 5 * 60 * 1000
 MAX_BACKOFF_MS = 60 * 1000
 
 
-def _with_connection_defaults(url: str) -> str:
+def _with_connection_defaults(url: str, *, attempts: int) -> str:
     """Heartbeats and timeouts in the URL (pika parses them there; kwargs would clash with url)."""
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     query.setdefault("heartbeat", "30")
     query.setdefault("blocked_connection_timeout", "30")
-    query.setdefault("connection_attempts", "3")
+    query.setdefault("connection_attempts", str(attempts))
     query.setdefault("retry_delay", "1")
     query.setdefault("socket_timeout", "5")
     return urlunsplit(parts._replace(query=urlencode(query)))
@@ -69,7 +69,8 @@ def build_broker(settings: Settings, *, worker: bool = False) -> RabbitmqBroker:
 
             extra.append(Prometheus())
     broker = RabbitmqBroker(
-        url=_with_connection_defaults(settings.rabbitmq_url),
+        # Workers ride out a broker restart; producers (web, Python publish) learn at once.
+        url=_with_connection_defaults(settings.rabbitmq_url, attempts=3 if worker else 1),
         confirm_delivery=True,
         middleware=[
             LogContext(),
