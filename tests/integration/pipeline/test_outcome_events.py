@@ -13,7 +13,7 @@ import pika
 import pytest
 
 from mailroute.config.settings import Settings
-from tests.conftest import SandboxClient, TestCompany, email_request
+from tests.conftest import SandboxClient, TestCompany, email_request, final_email
 from tests.stack import Process, wait_for
 
 
@@ -50,6 +50,7 @@ def test_sent_and_failed_outcomes_are_published_to_the_topic_exchange(
 ) -> None:
     channel, queue = outcome_queue
     sent = api.post("/v1/emails", json=email_request(company), headers=company.headers()).json()
+    final_email(api, company, sent["id"])
     sandbox.smtp_fail_next(1, 550, "5.1.1 no such mailbox")
     failing = email_request(company, event_id=f"evt-fails-{uuid.uuid4()}")
     failed = api.post("/v1/emails", json=failing, headers=company.headers()).json()
