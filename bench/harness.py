@@ -43,14 +43,15 @@ def bench_env() -> Iterator[BenchEnv]:
     """A database, a vhost and a sandbox of the bench's own; all removed at the end."""
     run_id = uuid.uuid4().hex[:8]
     database, vhost = f"mailroute_bench_{run_id}", f"mailroute_bench_{run_id}"
-    http_port, smtp_port = free_port(), free_port()
+    http_port, smtp_port, web_port = free_port(), free_port(), free_port()
     values = {
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{database}",
         "RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
         "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
         "SANDBOX_BASE_URL": f"http://127.0.0.1:{http_port}",
         "SANDBOX_SMTP_PORT": str(smtp_port),
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{free_port()}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",
+        "SANDBOX_REDIRECT_URIS": f"http://127.0.0.1:{web_port}/oauth/google/callback",
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",  # as in production: every message writes its log lines
         "WORKER_METRICS_PORT": "0",

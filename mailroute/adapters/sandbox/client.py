@@ -174,21 +174,38 @@ class SandboxClient:
         retry_after_seconds: float = 1.0,
         hang_seconds: float = 30.0,
         deliver: bool = False,
+        persistent: bool = False,
+        message: str | None = None,
     ) -> JsonDict:
-        """Fail the next `count` calls with `kind` (429, 500, 502, 503, 504 or "timeout")."""
-        return self._call(
-            "POST",
-            "/faults",
-            json={
-                "kind": kind,
-                "count": count,
-                "target": target,
-                "account": account,
-                "retry_after_seconds": retry_after_seconds,
-                "hang_seconds": hang_seconds,
-                "deliver": deliver,
-            },
-        )
+        """Fail the next `count` calls with `kind`: 401, 429, 500, 502, 503, 504, "timeout",
+        "403_userRateLimitExceeded", "403_rateLimitExceeded", "400_invalidArgument" or
+        "400_failedPrecondition". `persistent` fails every matching call until cleared;
+        `message` replaces Google's default text."""
+        body: JsonDict = {
+            "kind": kind,
+            "count": count,
+            "target": target,
+            "account": account,
+            "retry_after_seconds": retry_after_seconds,
+            "hang_seconds": hang_seconds,
+            "deliver": deliver,
+            "persistent": persistent,
+        }
+        if message is not None:
+            body["message"] = message
+        return self._call("POST", "/faults", json=body)
 
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/faults")
+    def refuse_authorization(self, account: str) -> JsonDict:
+        """Every Gmail call of `account` answers 401 UNAUTHENTICATED, even with a freshly
+        refreshed token, until `clear_faults(account)`: Google refusing the authorization."""
+        return self.add_fault(401, account=account, persistent=True)
+
+    def faults(self) -> list[JsonDict]:
+        """The pending faults, in the order they will be matched."""
+        found: list[JsonDict] = self._call("GET", "/faults")["faults"]
+        return found
+
+    def clear_faults(self, account: str | None = None) -> int:
+        """Drop every pending fault (or those scoped to `account`); returns how many went."""
+        params = {"account": account} if account is not None else {}
+        return int(self._call("DELETE", "/faults", params=params)["cleared"])

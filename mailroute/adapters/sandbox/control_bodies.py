@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mailroute.adapters.sandbox.accounts import (
     DEFAULT_DAILY_SENDS,
@@ -12,7 +12,7 @@ from mailroute.adapters.sandbox.accounts import (
     DEFAULT_UNITS_PER_MINUTE,
     SEND_COST_UNITS,
 )
-from mailroute.adapters.sandbox.limits import FaultKind, FaultTarget
+from mailroute.adapters.sandbox.limits import GMAIL_ONLY_KINDS, FaultKind, FaultTarget
 
 Reason = Literal[
     "expired_or_revoked",
@@ -82,6 +82,14 @@ class FaultBody(_Body):
     retry_after_seconds: float = Field(1.0, ge=0)
     hang_seconds: float = Field(30.0, ge=0)
     deliver: bool = False
+    persistent: bool = False
+    message: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _gmail_only_kinds_target_gmail(self) -> FaultBody:
+        if self.kind in GMAIL_ONLY_KINDS and self.target != "gmail":
+            raise ValueError(f"fault kind {self.kind!r} is a Gmail API answer: target 'gmail'")
+        return self
 
 
 class SettingsBody(_Body):

@@ -174,6 +174,8 @@ async def add_fault(body: FaultBody, request: Request) -> dict[str, Any]:
             retry_after_seconds=body.retry_after_seconds,
             hang_seconds=body.hang_seconds,
             deliver=body.deliver,
+            persistent=body.persistent,
+            message=body.message,
         )
     )
     return {"faults": state.faults.pending()}
@@ -185,9 +187,9 @@ async def list_faults(request: Request) -> dict[str, Any]:
 
 
 @router.delete("/faults")
-async def clear_faults(request: Request) -> dict[str, bool]:
-    state_of(request).faults.reset()
-    return {"ok": True}
+async def clear_faults(request: Request, account: str | None = None) -> dict[str, Any]:
+    """Drop every pending fault, or only those scoped to `account` (persistent ones too)."""
+    return {"ok": True, "cleared": state_of(request).faults.clear(account)}
 
 
 @router.get("/settings")

@@ -47,15 +47,17 @@ def api_error(
     detail_reason: str | None = None,
     error_extra: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    status: str | None = None,
 ) -> Response:
-    """A Google JSON API error; `detail_reason` adds a google.rpc.ErrorInfo to `details`."""
+    """A Google JSON API error; `detail_reason` adds a google.rpc.ErrorInfo to `details`;
+    `status` overrides the gRPC code name the HTTP status usually maps to."""
     item: dict[str, str] = {"message": message, "domain": domain, "reason": reason}
     item.update(error_extra or {})
     error: dict[str, Any] = {
         "code": code,
         "message": message,
         "errors": [item],
-        "status": _STATUS_NAMES.get(code, "UNKNOWN"),
+        "status": status or _STATUS_NAMES.get(code, "UNKNOWN"),
     }
     if detail_reason is not None:
         error["details"] = [
@@ -80,10 +82,10 @@ def missing_credentials() -> Response:
     )
 
 
-def invalid_credentials(*, expired: bool) -> Response:
+def invalid_credentials(*, expired: bool, message: str | None = None) -> Response:
     return api_error(
         401,
-        "Request had invalid authentication credentials. " + _SEE_DEVCONSOLE,
+        message or "Request had invalid authentication credentials. " + _SEE_DEVCONSOLE,
         "authError",
         detail_reason="ACCESS_TOKEN_EXPIRED" if expired else None,
         error_extra={"message": "Invalid Credentials", "location": "Authorization"}
@@ -110,6 +112,25 @@ def insufficient_scopes() -> Response:
 
 def invalid_argument(message: str) -> Response:
     return api_error(400, message, "invalidArgument")
+
+
+def failed_precondition(message: str | None = None) -> Response:
+    """Gmail not enabled for the user (or a service account without delegation)."""
+    text = message or "Precondition check failed."
+    return api_error(400, text, "failedPrecondition", status="FAILED_PRECONDITION")
+
+
+def user_rate_limited_403(message: str | None = None) -> Response:
+    """The legacy per-user rate limit answer (403, not 429)."""
+    text = message or "User Rate Limit Exceeded"
+    return api_error(403, text, "userRateLimitExceeded", domain="usageLimits")
+
+
+def project_rate_limited_403(message: str | None = None) -> Response:
+    """The legacy per-project rate limit answer (403, not 429)."""
+    return api_error(
+        403, message or "Rate Limit Exceeded", "rateLimitExceeded", domain="usageLimits"
+    )
 
 
 def bad_request(message: str) -> Response:

@@ -78,14 +78,30 @@ def authenticate(
 async def _fault_response(state: SandboxState, account: str, fault: ApiFault) -> Response:
     state.counters.injected()
     log.info("sandbox.gmail.fault_injected", kind=fault.kind, account=account)
-    if fault.kind == "timeout":
+    kind, said = fault.kind, fault.message
+    if kind == "timeout":
         await asyncio.sleep(fault.hang_seconds)
         return errors.server_error(503)
-    if fault.kind == 429:
+    if kind == 401:
+        state.counters.bump("auth_failures", account)
+        return errors.invalid_credentials(expired=False, message=said)
+    if kind == 429:
         state.counters.bump("rate_limited", account)
         retry_at = clock.now() + fault.retry_after_seconds
-        return errors.rate_limited(sending_limit_message(retry_at))
-    return errors.server_error(fault.kind)
+        return errors.rate_limited(said or sending_limit_message(retry_at))
+    if kind == "403_userRateLimitExceeded":
+        state.counters.bump("rate_limited", account)
+        return errors.user_rate_limited_403(said)
+    if kind == "403_rateLimitExceeded":
+        state.counters.bump("rate_limited", account)
+        return errors.project_rate_limited_403(said)
+    if kind == "400_invalidArgument":
+        state.counters.bump("send_errors", account)
+        return errors.invalid_argument(said or "Invalid To header")
+    if kind == "400_failedPrecondition":
+        state.counters.bump("send_errors", account)
+        return errors.failed_precondition(said)
+    return errors.server_error(kind)
 
 
 async def complete(

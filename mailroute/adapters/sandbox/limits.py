@@ -19,8 +19,30 @@ MINUTE = 60.0
 DAY = 24 * 60 * 60.0
 CONCURRENCY_MESSAGE = "Too many concurrent requests for user"
 
-FaultKind = Literal[429, 500, 502, 503, 504, "timeout"]
+FaultKind = Literal[
+    401,
+    429,
+    500,
+    502,
+    503,
+    504,
+    "timeout",
+    "403_userRateLimitExceeded",
+    "403_rateLimitExceeded",
+    "400_invalidArgument",
+    "400_failedPrecondition",
+]
 FaultTarget = Literal["gmail", "token", "any"]
+# Kinds only the Gmail API answers (the token endpoint speaks OAuth's error shape, not these).
+GMAIL_ONLY_KINDS: frozenset[FaultKind] = frozenset(
+    {
+        401,
+        "403_userRateLimitExceeded",
+        "403_rateLimitExceeded",
+        "400_invalidArgument",
+        "400_failedPrecondition",
+    }
+)
 
 
 def sending_limit_message(retry_at: float) -> str:
@@ -120,7 +142,8 @@ class SendLimiter:
 
 @dataclass
 class ApiFault:
-    """Fail the next `remaining` matching calls with `kind` (an HTTP status, or hang)."""
+    """Fail the next `remaining` matching calls with `kind` (an HTTP status, a Google reason, or
+    hang); a `persistent` fault fails every matching call until the faults are cleared."""
 
     kind: FaultKind
     remaining: int
@@ -129,6 +152,8 @@ class ApiFault:
     retry_after_seconds: float = 1.0
     hang_seconds: float = 30.0
     deliver: bool = False
+    persistent: bool = False
+    message: str | None = None  # replaces Google's default text for the kind
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -139,7 +164,18 @@ class ApiFault:
             "retry_after_seconds": self.retry_after_seconds,
             "hang_seconds": self.hang_seconds,
             "deliver": self.deliver,
+            "persistent": self.persistent,
+            "message": self.message,
         }
+
+    def matches(self, target: Literal["gmail", "token"], account: str | None) -> bool:
+        if self.target not in (target, "any"):
+            return False
+        if target == "token" and self.kind in GMAIL_ONLY_KINDS:
+            return False
+        if self.account is None:
+            return True
+        return account is not None and self.account.lower() == account.lower()
 
 
 class FaultQueue:
@@ -156,12 +192,10 @@ class FaultQueue:
     def take(self, target: Literal["gmail", "token"], account: str | None) -> ApiFault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.target not in (target, "any"):
+                if not fault.matches(target, account):
                     continue
-                if fault.account is not None and (
-                    account is None or fault.account.lower() != account.lower()
-                ):
-                    continue
+                if fault.persistent:
+                    return fault
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)
@@ -172,6 +206,17 @@ class FaultQueue:
         with self._lock:
             return [fault.as_json() for fault in self._faults]
 
-    def reset(self) -> None:
+    def clear(self, account: str | None = None) -> int:
+        """Drop every fault, or only those scoped to `account`; returns how many went."""
         with self._lock:
-            self._faults.clear()
+            before = len(self._faults)
+            if account is None:
+                self._faults.clear()
+            else:
+                self._faults = [
+                    f for f in self._faults if (f.account or "").lower() != account.lower()
+                ]
+            return before - len(self._faults)
+
+    def reset(self) -> None:
+        self.clear()

@@ -117,7 +117,8 @@ async def _token_fault(fault: ApiFault) -> Response:
         return errors.oauth_error(429, "rate_limit_exceeded", "Rate Limit Exceeded")
     if fault.kind == 500:
         return errors.oauth_error(500, "internal_failure", "Backend Error")
-    return errors.oauth_error(fault.kind, "temporarily_unavailable", "The service is unavailable.")
+    status = fault.kind if isinstance(fault.kind, int) else 503  # Gmail-only kinds never get here
+    return errors.oauth_error(status, "temporarily_unavailable", "The service is unavailable.")
 
 
 @router.post("/token")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,8 +14,10 @@ from mailroute.adapters.db.emails import due_retries
 from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.rabbitmq import DramatiqQueues
 from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
-from mailroute.core.connection import BrokenReason
+from mailroute.config.settings import Settings
+from mailroute.core.connection import BrokenReason, explain
 from mailroute.core.routing import not_connected_message
+from tests.conftest import SandboxClient
 from tests.integration.gmail_sending.conftest import GmailCompany
 from tests.stack import Process, wait_for
 
@@ -135,3 +138,117 @@ def test_a_message_gmail_refuses_as_too_large_fails_at_once_in_plain_words(
     assert row["attempts"] == 1
     assert "too large for Gmail" in row["error_message"]
     assert google.gmail_sent(gmail_company.account) == []
+
+
+@pytest.mark.parametrize("kind", ["403_userRateLimitExceeded", "403_rateLimitExceeded"])
+def test_a_403_rate_limit_is_retried_with_backoff_then_sent_once(
+    kind: str,
+    gmail_company: GmailCompany,
+    google: GoogleSandbox,
+    publish: Callable[..., str],
+    email_row: Callable[[str], dict[str, Any] | None],
+    finished: Callable[..., dict[str, Any]],
+    worker: Process,
+) -> None:
+    google.add_fault(kind, count=2, account=gmail_company.account)
+    email_id = publish(gmail_company)
+
+    waiting = wait_for(
+        lambda: (row := email_row(email_id)) and row["status"] == "retrying" and row,
+        what="the rate-limited email to wait",
+    )
+    assert waiting["error_code"] == "gmail_rate_limited"
+    row = finished(email_id, timeout=30)
+
+    assert row["status"] == "sent", row["error_message"]
+    assert row["attempts"] == 3
+    assert len(google.gmail_sent(gmail_company.account)) == 1
+    assert google.counters()["rate_limited"][gmail_company.account] == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "words", "google_said"),
+    [
+        (
+            "400_invalidArgument",
+            "gmail_invalid_message",
+            "Gmail refused the email: an address in To is not valid.",
+            "Invalid To header",
+        ),
+        (
+            "400_failedPrecondition",
+            "gmail_not_enabled",
+            "Gmail is not enabled for the connected Google account",
+            "Precondition check failed.",
+        ),
+    ],
+)
+def test_a_400_gmail_will_never_accept_fails_at_once_in_words_an_admin_understands(
+    kind: str,
+    code: str,
+    words: str,
+    google_said: str,
+    gmail_company: GmailCompany,
+    google: GoogleSandbox,
+    connections: PostgresConnections,
+    publish: Callable[..., str],
+    finished: Callable[..., dict[str, Any]],
+    worker: Process,
+) -> None:
+    google.add_fault(kind, count=1, account=gmail_company.account)
+
+    row = finished(publish(gmail_company))
+
+    assert row["status"] == "failed"
+    assert row["attempts"] == 1
+    assert row["error_code"] == code
+    assert words in row["error_message"]
+    assert f"(Gmail said: {google_said})" in row["error_message"]
+    assert google.gmail_sent(gmail_company.account) == []
+    record = connections.get(gmail_company.connection_id)
+    assert record is not None
+    assert record.state == "active"  # the email is refused, the connection is not broken
+    assert all(f["account"] != gmail_company.account for f in google.faults())  # used once
+
+
+def test_gmail_refusing_the_authorization_even_after_a_fresh_token_breaks_the_connection(
+    gmail_company: GmailCompany,
+    google: GoogleSandbox,
+    sandbox: SandboxClient,
+    settings: Settings,
+    connections: PostgresConnections,
+    publish: Callable[..., str],
+    finished: Callable[..., dict[str, Any]],
+    worker: Process,
+) -> None:
+    company = gmail_company.company
+    google.refuse_authorization(gmail_company.account)
+    try:
+        row = finished(publish(gmail_company))
+
+        assert row["status"] == "failed"
+        assert row["attempts"] == 1
+        assert row["error_code"] == "gmail_not_connected"
+        assert row["error_message"] == not_connected_message(gmail_company.account)
+        record = connections.get(gmail_company.connection_id)
+        assert record is not None
+        assert record.state == "not_connected"
+        assert record.broken_reason == BrokenReason.UNAUTHORIZED
+        counters = google.counters()
+        assert counters["token_refreshes"].get(gmail_company.account, 0) >= 1
+        assert counters["auth_failures"][gmail_company.account] == 2  # stale token, fresh token
+        assert google.gmail_sent(gmail_company.account) == []
+
+        def notices() -> list[dict[str, Any]]:
+            return sandbox.smtp_messages(rcpt=company.admin_email)
+
+        [notice] = wait_for(notices, timeout=20, what="the notice to the admins")
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:  # no late duplicate shows up
+            assert len(notices()) == 1
+            time.sleep(0.1)
+        assert gmail_company.account in notice["subject"]
+        assert explain(BrokenReason.UNAUTHORIZED) in notice["text"]
+        assert f"{settings.public_base_url}/settings/email" in notice["text"]
+    finally:
+        google.clear_faults(gmail_company.account)
