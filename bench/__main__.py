@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import threading
 import time
@@ -122,44 +123,11 @@ def baseline(bench: BenchEnv, items: int, processes: int) -> Drain:
     for i in range(items):
         actors.hop_a.send(i)
     args = ["bench.baseline", "-p", str(processes), "-t", str(THREADS), "--path", str(ROOT)]
-    process = Process(f"bench-baseline-{processes}", [], env)
-    process.args = args
-    # The baseline runs under the plain dramatiq CLI.
-    with worker_group_dramatiq(process, processes) as group:
+    dramatiq_cli = str(Path(sys.executable).with_name("dramatiq"))  # the plain dramatiq CLI
+    with worker_group(f"bench-baseline-{processes}", args, env, processes, dramatiq_cli) as group:
         result = drain(group, items, lambda: done_file.stat().st_size if done_file.exists() else 0)
     done_file.unlink(missing_ok=True)
     return result
-
-
-class worker_group_dramatiq:  # noqa: N801 - a context manager used like a function
-    def __init__(self, process: Process, processes: int) -> None:
-        self.process, self.processes = process, processes
-
-    def __enter__(self) -> Process:
-        import subprocess
-        import sys
-
-        from tests.stack import LOG_DIR
-
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.process.log_path = LOG_DIR / f"{self.process.name}.log"
-        self.process._log = self.process.log_path.open("ab")
-        self.process.popen = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dramatiq")), *self.process.args],
-            env=self.process.env,
-            stdout=self.process._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        from bench.harness import ready_count
-
-        wait_for(
-            lambda: ready_count(self.process) >= self.processes, timeout=60, what="baseline workers"
-        )
-        return self.process
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.stop()
 
 
 def mailroute_drain(

@@ -130,9 +130,10 @@ def peak_rss_mb(pid: int) -> list[float]:
 
 @contextmanager
 def worker_group(
-    name: str, args: list[str], env: dict[str, str], processes: int
+    name: str, args: list[str], env: dict[str, str], processes: int, program: str | None = None
 ) -> Iterator[Process]:
-    process = Process(name, args, env)
+    """Worker processes started from `program` (the `mailroute` command by default), once ready."""
+    process = Process(name, args, env) if program is None else Process(name, args, env, program)
     with running(process, lambda: ready_count(process) >= processes, timeout=60):
         yield process
 

@@ -60,6 +60,7 @@ class Process:
     name: str
     args: list[str]
     env: dict[str, str]
+    program: str = MAILROUTE
     popen: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
     _log: Any = None
@@ -69,7 +70,7 @@ class Process:
         self.log_path = LOG_DIR / f"{self.name}.log"
         self._log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            [MAILROUTE, *self.args],
+            [self.program, *self.args],
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -53,7 +53,7 @@ class Deps:
     scheduler: SendScheduler
     outcomes: OutcomePublisher
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
-    # Gmail sending (issue 5); None in a process that never sends through Gmail.
+    # Gmail sending; None in a process that never sends through Gmail.
     gmail: GmailTransports | None = None
     connections: PostgresConnections | None = None
     connection_events: ConnectionEvents | None = None
@@ -63,7 +63,7 @@ class Deps:
     # A retry due later than this is parked in PostgreSQL for the clock, never held by a worker
     # as a delayed message (RabbitMQ's consumer_timeout, research dramatiq §1.5).
     max_scheduled_delay_seconds: float = 300.0
-    # Per Gmail account pacing (issue 6); None sends without pacing (unit tests with fakes).
+    # Per Gmail account pacing; None sends without pacing (unit tests with fakes).
     pacing: PostgresPacing | None = None
     pacing_policy: PacingPolicy = field(default_factory=PacingPolicy)
     pacing_metrics: PacingMetrics | None = None

@@ -264,15 +264,13 @@ def _retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Deps
             f"{exc.message} (gave up after {claim.attempts} attempts)",
         )
     due = now + timedelta(seconds=decision.delay_seconds)
-    if decision.delay_seconds > deps.max_scheduled_delay_seconds:
-        deps.emails.mark_parked(
-            claim.email.id, claim_key, code=exc.code, message=exc.message, due=due
-        )
+    parked = decision.delay_seconds > deps.max_scheduled_delay_seconds
+    deps.emails.mark_retrying(
+        claim.email.id, claim_key, code=exc.code, message=exc.message, due=due, parked=parked
+    )
+    if parked:
         log.warning("email.retry_parked", error_code=exc.code, due=due.isoformat())
         return "retrying"
-    deps.emails.mark_retrying(
-        claim.email.id, claim_key, code=exc.code, message=exc.message, due=due
-    )
     deps.scheduler.schedule_send(claim.route, claim.email.id, decision.delay_seconds)
     log.warning(
         "email.retry_scheduled",

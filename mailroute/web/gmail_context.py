@@ -1,5 +1,5 @@
 """The Gmail connection's objects for the web app, built once from the app's `WebContext` on
-first use (the lead's lifespan builds the context; this adds nothing to it). The use cases'
+first use (the app's lifespan builds the context; this adds nothing to it). The use cases'
 `Deps` (retrying failed emails) come from the same lazily built composition as the REST retry
 route: `mailroute.web.retry.service_deps`."""
 

@@ -267,7 +267,7 @@ class PostgresConnections:
         max_concurrent_sends: int | None = None,
         daily_cap: int | None = None,
     ) -> None:
-        """The connection's own pacing limits (issue 6). None for the first two means "the
+        """The connection's own pacing limits. None for the first two means "the
         settings' default"; `daily_cap` None leaves the cap as it is."""
         with self._pool.connection() as conn:
             conn.execute(

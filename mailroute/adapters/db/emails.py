@@ -295,14 +295,23 @@ class PostgresEmails:
         return StoredEvent(int(row["id"]), "email.sent", row["payload"])
 
     def mark_retrying(
-        self, email_id: str, claim_key: str, *, code: str, message: str, due: datetime
+        self,
+        email_id: str,
+        claim_key: str,
+        *,
+        code: str,
+        message: str,
+        due: datetime,
+        parked: bool = False,
     ) -> bool:
+        """Wait for another attempt at `due`: on a delayed queue message, or `parked` for the
+        clock when the wait is longer than a delayed message may be held."""
         with self._pool.connection() as conn:
             cur = conn.execute(
-                "UPDATE emails SET status = 'retrying', error_code = %s, error_message = %s,"
-                " next_attempt_at = %s, updated_at = now()"
+                "UPDATE emails SET status = 'retrying', parked = %s, error_code = %s,"
+                " error_message = %s, next_attempt_at = %s, updated_at = now()"
                 " WHERE id = %s AND status = 'sending' AND claim_key = %s",
-                (code, message, due, email_id, claim_key),
+                (parked, code, message, due, email_id, claim_key),
             )
             return cur.rowcount == 1
 
@@ -362,20 +371,7 @@ class PostgresEmails:
                 (queue, actor, message_id, reason[:2000], text[:100_000]),
             )
 
-    # -- issue 5: Gmail sending, parked retries, re-routing and manual retries ----------------
-
-    def mark_parked(
-        self, email_id: str, claim_key: str, *, code: str, message: str, due: datetime
-    ) -> bool:
-        """Retry later than a delayed queue message may wait: the clock re-publishes it."""
-        with self._pool.connection() as conn:
-            cur = conn.execute(
-                "UPDATE emails SET status = 'retrying', parked = true, error_code = %s,"
-                " error_message = %s, next_attempt_at = %s, updated_at = now()"
-                " WHERE id = %s AND status = 'sending' AND claim_key = %s",
-                (code, message, due, email_id, claim_key),
-            )
-            return cur.rowcount == 1
+    # -- Gmail sending: parked retries, re-routing and manual retries --------------------------
 
     def reroute(self, email_id: str, claim_key: str, *, route: Route, from_address: str) -> bool:
         """Hand a claimed email back as queued on another route (the caller queues it)."""
@@ -433,7 +429,7 @@ class PostgresEmails:
             ).fetchall()
         return [str(r["id"]) for r in rows]
 
-    # -- issue 6: per Gmail account pacing ----------------------------------------------------
+    # -- per Gmail account pacing -------------------------------------------------------------
 
     def mark_paced(
         self,

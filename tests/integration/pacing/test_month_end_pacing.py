@@ -1,4 +1,4 @@
-"""Issue 6 acceptance: a month-end run. 600 emails From one Gmail account and 600 From a second
+"""A month-end run. 600 emails From one Gmail account and 600 From a second
 (the sandbox enforces Google's real per-user quota, 150 sends a minute), plus 600 by the default
 SMTP sender, on the session's 2 worker processes x 8 threads.
 

@@ -1,4 +1,4 @@
--- Sending through Gmail (issue 5).
+-- Sending through Gmail.
 -- `parked`: a retry due too far ahead for a delayed queue message (a worker would hold it
 -- unacked past RabbitMQ's consumer_timeout); the clock re-publishes it when next_attempt_at comes.
 -- `broken_generation`: the Gmail connection generation an email failed `gmail_not_connected`

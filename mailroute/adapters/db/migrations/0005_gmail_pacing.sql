@@ -1,4 +1,4 @@
--- Per Gmail account pacing (issue 6): one row per connection, shared by every worker process.
+-- Per Gmail account pacing: one row per connection, shared by every worker process.
 -- `next_slot`: the account's next free send slot (slots are 60 s / sends_per_minute apart).
 -- `in_flight`: the sends in flight, {email id: lease expiry in epoch seconds}.
 -- `day_sends`: sends started per hour bucket, {bucket start in epoch seconds: count}, kept for
