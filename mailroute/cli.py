@@ -117,7 +117,8 @@ def worker(queue_list: str, processes: int, threads: int) -> None:
 
 @main.command()
 def clock() -> None:
-    """Run the clock: relay outcome events, re-queue stalled emails."""
+    """Run the clock: relay queued requests and outcome events, re-publish parked and stalled
+    emails, verify Gmail connections."""
     from mailroute.workers.clock import run_clock
 
     run_clock(_settings())
@@ -140,7 +141,7 @@ def sandbox(host: str, port: int | None, smtp_port: int | None) -> None:
 
 @main.group()
 def company() -> None:
-    """Create and list companies."""
+    """Create companies."""
 
 
 @company.command("create")
