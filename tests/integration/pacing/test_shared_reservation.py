@@ -127,7 +127,7 @@ def test_the_concurrency_cap_holds_under_a_crowd_and_frees_as_sends_end_or_lease
         started = [e for e, ok in zip(emails, pool.map(try_start, emails), strict=True) if ok]
     assert len(started) == 4
 
-    late = emails[-1] if emails[-1] not in started else emails[0]
+    late = next(e for e in emails if e not in started)  # one that holds no lease
     refused = pacing.start_send(connection_id, late, short)
     assert not refused.started
     assert refused.in_flight == 4
