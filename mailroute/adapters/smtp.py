@@ -12,6 +12,7 @@ import smtplib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -89,12 +90,17 @@ def _smtp_errors() -> Iterator[None]:
 
 class SmtpSender:
     """Sends through the default SMTP server, keeping one connection per thread open between
-    messages (a NOOP checks a reused one first, so a server that dropped it costs a reconnect,
-    never a message)."""
+    messages. A connection idle for longer than `check_idle_after` seconds is checked with a
+    NOOP before reuse (servers drop idle clients), so that drop costs a reconnect, never a
+    retry; back-to-back messages skip the check and its round trip. A connection the server
+    dropped mid-stream fails that one attempt as `smtp_unavailable`, which is retried."""
 
-    def __init__(self, server: SmtpServer, *, timeout: float = 20.0) -> None:
+    def __init__(
+        self, server: SmtpServer, *, timeout: float = 20.0, check_idle_after: float = 5.0
+    ) -> None:
         self._server = server
         self._timeout = timeout
+        self._check_idle_after = check_idle_after
         self._local = threading.local()
         self._hostname: str | None = None
 
@@ -124,6 +130,8 @@ class SmtpSender:
     def _client(self) -> smtplib.SMTP:
         client: smtplib.SMTP | None = getattr(self._local, "client", None)
         if client is not None:
+            if time.monotonic() - self._local.used_at < self._check_idle_after:
+                return client
             try:
                 if client.noop()[0] == 250:
                     return client
@@ -141,6 +149,10 @@ class SmtpSender:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 client.close()
 
+    def close(self) -> None:
+        """Close the calling thread's connection (QUIT unsent: the server sees a hang-up)."""
+        self._drop()
+
     def send(self, message: bytes, envelope: Envelope) -> ProviderReceipt:
         with _smtp_errors():
             try:
@@ -150,6 +162,7 @@ class SmtpSender:
             except BaseException:
                 self._drop()  # after any failure, start the next message on a fresh connection
                 raise
+            self._local.used_at = time.monotonic()
         if refused:
             log.warning("smtp.some_recipients_refused", refused=sorted(refused))
         return ProviderReceipt()
