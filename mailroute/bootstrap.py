@@ -19,7 +19,12 @@ from mailroute.adapters.gmail import GmailSender
 from mailroute.adapters.gmail_tokens import GmailTokens
 from mailroute.adapters.google_oauth import GoogleOAuth
 from mailroute.adapters.pacing_metrics import PrometheusPacingMetrics
-from mailroute.adapters.rabbitmq import DramatiqQueues, OutboxRelay, PikaEventPublisher
+from mailroute.adapters.rabbitmq import (
+    DramatiqQueues,
+    OutboxRelay,
+    PikaEventPublisher,
+    RelayInBackground,
+)
 from mailroute.adapters.smtp import SmtpSender, SmtpServer
 from mailroute.config.settings import Settings
 from mailroute.core.pacing import PacingPolicy
@@ -29,8 +34,17 @@ from mailroute.services.connections import GmailConnections
 from mailroute.services.deps import Deps
 
 
-def build_deps(settings: Settings, broker: dramatiq.Broker, pool: Pool | None = None) -> Deps:
-    """Build every adapter a worker or the web app needs. Opens the pool (no other I/O)."""
+def build_deps(
+    settings: Settings,
+    broker: dramatiq.Broker,
+    pool: Pool | None = None,
+    *,
+    relay_in_background: bool = False,
+) -> Deps:
+    """Build every adapter a worker or the web app needs. Opens the pool (no other I/O).
+
+    Worker processes relay outcome events from a thread of their own, in batches
+    (`relay_in_background`); elsewhere they are published right after their commit."""
     if pool is None:
         pool = make_pool(settings)
         pool.open(wait=False)
@@ -65,7 +79,7 @@ def build_deps(settings: Settings, broker: dramatiq.Broker, pool: Pool | None = 
             ),
         },
         scheduler=queues,
-        outcomes=relay,
+        outcomes=RelayInBackground(relay) if relay_in_background else relay,
         retry_policy=RetryPolicy(max_attempts=settings.smtp_max_attempts, base_seconds=retry_base),
         gmail=gmail,
         connections=connections,

@@ -1,5 +1,5 @@
-"""RabbitMQ: outcome events to a topic exchange (pika, publisher confirms), and messages to our
-dramatiq queues without importing actor code.
+"""RabbitMQ: outcome events to a topic exchange (pika; publisher confirms for single events, one
+AMQP transaction per batch), and messages to our dramatiq queues without importing actor code.
 
 Errors are translated into `BrokerUnavailableError`, so callers get one clear exception when the
 broker cannot confirm a publish.
@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 import dramatiq
 import pika
 import pika.exceptions
+import psycopg
 import structlog
 from dramatiq.errors import BrokerError
 
@@ -44,16 +46,35 @@ class PikaEventPublisher:
         self._exchange = exchange
         self._local = threading.local()
 
+    def _connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None and connection.is_open:
+            return connection
+        self.close()
+        connection = pika.BlockingConnection(self._params)
+        self._local.connection = connection
+        return connection
+
     def _channel(self) -> Any:
+        """This thread's channel with publisher confirms: each publish waits for its ack."""
         channel = getattr(self._local, "channel", None)
         if channel is not None and channel.is_open:
             return channel
-        self.close()
-        connection = pika.BlockingConnection(self._params)
-        channel = connection.channel()
+        channel = self._connection().channel()
         channel.confirm_delivery()
         channel.exchange_declare(self._exchange, exchange_type="topic", durable=True)
-        self._local.connection, self._local.channel = connection, channel
+        self._local.channel = channel
+        return channel
+
+    def _tx_channel(self) -> Any:
+        """This thread's transactional channel: a batch is held by the broker once committed."""
+        channel = getattr(self._local, "tx_channel", None)
+        if channel is not None and channel.is_open:
+            return channel
+        channel = self._connection().channel()
+        channel.tx_select()
+        channel.exchange_declare(self._exchange, exchange_type="topic", durable=True)
+        self._local.tx_channel = channel
         return channel
 
     def publish(self, routing_key: str, payload: dict[str, Any], *, message_id: str) -> None:
@@ -70,9 +91,35 @@ class PikaEventPublisher:
                 if attempt == 2:
                     raise BrokerUnavailableError(f"RabbitMQ did not confirm: {exc!r}") from exc
 
+    def publish_batch(self, events: list[tuple[str, dict[str, Any], str]]) -> None:
+        """Publish (routing_key, payload, message_id) triples in one AMQP transaction: one
+        round trip for the batch, and when it returns the broker holds every one of them."""
+        if not events:
+            return
+        properties = [
+            pika.BasicProperties(
+                content_type="application/json", delivery_mode=2, message_id=message_id
+            )
+            for _, _, message_id in events
+        ]
+        bodies = [json.dumps(payload, separators=(",", ":")).encode() for _, payload, _ in events]
+        for attempt in (1, 2):
+            try:
+                channel = self._tx_channel()
+                for (routing_key, _, _), body, props in zip(
+                    events, bodies, properties, strict=True
+                ):
+                    channel.basic_publish(self._exchange, routing_key, body, props)
+                channel.tx_commit()
+                return
+            except (pika.exceptions.AMQPError, OSError) as exc:
+                self.close()
+                if attempt == 2:
+                    raise BrokerUnavailableError(f"RabbitMQ did not commit: {exc!r}") from exc
+
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
-        self._local.connection = self._local.channel = None
+        self._local.connection = self._local.channel = self._local.tx_channel = None
         if connection is not None and connection.is_open:
             with contextlib.suppress(pika.exceptions.AMQPError, OSError):
                 connection.close()
@@ -105,10 +152,9 @@ class OutboxRelay:
         if not events:
             return
         try:
-            for event in events:
-                self._publisher.publish(
-                    event.routing_key, event.payload, message_id=f"outbox-{event.outbox_id}"
-                )
+            self._publisher.publish_batch(
+                [(e.routing_key, e.payload, f"outbox-{e.outbox_id}") for e in events]
+            )
         except BrokerUnavailableError:
             log.warning("outbox.publish_deferred", count=len(events))
             return
@@ -119,25 +165,94 @@ class OutboxRelay:
             )
 
     def relay_pending(self, limit: int = 500) -> int:
+        """Rows older than `RELAY_AFTER`: the ones no fast path or process relay published."""
         return self._publish(
             "SELECT id, routing_key, payload FROM outbox_events WHERE published_at IS NULL"
             " AND created_at < now() - %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
             (RELAY_AFTER, limit),
         )
 
+    def relay_waiting(self, limit: int = 500) -> int:
+        """Every unpublished row, oldest first; rows another relay holds are skipped."""
+        return self._publish(
+            "SELECT id, routing_key, payload FROM outbox_events WHERE published_at IS NULL"
+            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            (limit,),
+        )
+
     def _publish(self, query: str, params: tuple[Any, ...]) -> int:
+        """Lock a batch, publish it in one broker transaction, mark it; a failed publish rolls
+        the marking back, so the rows wait for the next run."""
         with self._pool.connection() as conn, conn.transaction():
             rows = conn.execute(query, params).fetchall()
-            for row in rows:
-                self._publisher.publish(
-                    row["routing_key"], row["payload"], message_id=f"outbox-{row['id']}"
-                )
             if rows:
+                self._publisher.publish_batch(
+                    [(r["routing_key"], r["payload"], f"outbox-{r['id']}") for r in rows]
+                )
                 conn.execute(
                     "UPDATE outbox_events SET published_at = now() WHERE id = ANY(%s)",
                     ([row["id"] for row in rows],),
                 )
         return len(rows)
+
+
+class RelayInBackground:
+    """Outcome publication off the sending threads, for worker processes.
+
+    The statement that records an email's outcome also writes its event to the outbox; here a
+    sender only nudges this process's relay thread, which waits `gather_seconds` for more to
+    arrive and publishes whatever waits, in batches: per batch one broker transaction and one
+    database transaction, however many emails it carries. If the broker is down the rows stay;
+    the thread tries again after `retry_seconds`, and the clock relays them too."""
+
+    def __init__(
+        self,
+        relay: OutboxRelay,
+        *,
+        gather_seconds: float = 0.05,
+        retry_seconds: float = 5.0,
+        batch: int = 500,
+    ) -> None:
+        self._relay = relay
+        self._gather = gather_seconds
+        self._retry = retry_seconds
+        self._batch = batch
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def publish_stored(self, outbox_ids: list[int]) -> None:
+        if outbox_ids:
+            self._nudge()
+
+    def publish_events(self, events: list[StoredEvent]) -> None:
+        if events:
+            self._nudge()
+
+    def _nudge(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=self._run, name="outbox-relay", daemon=True
+                    )
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        failed = False
+        while True:
+            woken = self._wake.wait(self._retry if failed else None)
+            if woken:
+                time.sleep(self._gather)
+            self._wake.clear()
+            try:
+                while self._relay.relay_waiting(self._batch) == self._batch:
+                    pass
+                failed = False
+            except (BrokerUnavailableError, psycopg.Error) as exc:  # away: try again later
+                log.warning("outbox.relay_deferred", error=repr(exc)[:300])
+                failed = True
 
 
 class DramatiqQueues:

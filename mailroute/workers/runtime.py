@@ -20,7 +20,9 @@ def deps() -> Deps:
             if _deps is None:
                 from mailroute.bootstrap import build_deps
 
-                _deps = build_deps(Settings.from_env(), dramatiq.get_broker())
+                _deps = build_deps(
+                    Settings.from_env(), dramatiq.get_broker(), relay_in_background=True
+                )
     return _deps
 
 
