@@ -173,12 +173,22 @@ class OutboxRelay:
         )
 
     def relay_waiting(self, limit: int = 500) -> int:
-        """Every unpublished row, oldest first; rows another relay holds are skipped."""
-        return self._publish(
-            "SELECT id, routing_key, payload FROM outbox_events WHERE published_at IS NULL"
-            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-            (limit,),
-        )
+        """Every unpublished row, oldest first; rows another relay holds are skipped. The rows
+        are marked and read in one statement; a failed publish rolls the marking back."""
+        with self._pool.connection() as conn, conn.transaction():
+            rows = conn.execute(
+                "UPDATE outbox_events SET published_at = now() WHERE id IN ("
+                " SELECT id FROM outbox_events WHERE published_at IS NULL"
+                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING id, routing_key, payload",
+                (limit,),
+            ).fetchall()
+            if rows:
+                rows.sort(key=lambda r: r["id"])
+                self._publisher.publish_batch(
+                    [(r["routing_key"], r["payload"], f"outbox-{r['id']}") for r in rows]
+                )
+        return len(rows)
 
     def _publish(self, query: str, params: tuple[Any, ...]) -> int:
         """Lock a batch, publish it in one broker transaction, mark it; a failed publish rolls
@@ -209,7 +219,7 @@ class RelayInBackground:
         self,
         relay: OutboxRelay,
         *,
-        gather_seconds: float = 0.05,
+        gather_seconds: float = 0.1,
         retry_seconds: float = 5.0,
         batch: int = 500,
     ) -> None:
