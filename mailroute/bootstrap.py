@@ -8,7 +8,11 @@ import dramatiq
 
 from mailroute.adapters.connection_events import OutboxConnectionEvents
 from mailroute.adapters.crypto import TokenCipher
-from mailroute.adapters.db.companies import PostgresCompanies, sender_context
+from mailroute.adapters.db.companies import (
+    PostgresCompanies,
+    RecentSenderContexts,
+    sender_context,
+)
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.notices import PostgresNotices
@@ -99,6 +103,9 @@ def build_deps(
             lease_seconds=4 * settings.gmail_timeout_seconds,
         ),
         pacing_metrics=PrometheusPacingMetrics(),
+        recent_sender_context=RecentSenderContexts(
+            lambda company_id: sender_context(db, company_id)
+        ),
     )
 
 

@@ -67,3 +67,6 @@ class Deps:
     pacing: PostgresPacing | None = None
     pacing_policy: PacingPolicy = field(default_factory=PacingPolicy)
     pacing_metrics: PacingMetrics | None = None
+    # A context up to a second old, for routing new emails (`companies.RecentSenderContexts`);
+    # None routes every email on a fresh read.
+    recent_sender_context: Callable[[str], SenderContext | None] | None = None

@@ -12,9 +12,10 @@ from typing import Any
 
 import structlog
 
+from mailroute.adapters.db.companies import SenderContext
 from mailroute.core.errors import PermanentError
 from mailroute.core.mime import bare_address, email_id_for, from_header, message_id_for
-from mailroute.core.routing import decide_route
+from mailroute.core.routing import RouteDecision, decide_route
 from mailroute.events import EmailRequested, InvalidEventError, UnreadableEventError, read_event
 from mailroute.services.deps import Deps
 from mailroute.services.notify import request_notice
@@ -41,11 +42,37 @@ def read_request(raw: Any) -> EmailRequested:
     return event
 
 
+def _route(event: EmailRequested, deps: Deps) -> tuple[SenderContext, RouteDecision] | None:
+    """The company's context and the email's route; None for an unknown company.
+
+    A route to send on may come from a context read up to a second ago (the sender checks the
+    Gmail connection again when it claims the email); anything else is decided on a fresh read,
+    so an email never fails on a stale view of its company."""
+    if deps.recent_sender_context is not None:
+        recent = deps.recent_sender_context(event.company_id)
+        if recent is not None:
+            decision = _decide(event, recent)
+            if decision.route is not None and not decision.connection_broken:
+                return recent, decision
+    context = deps.sender_context(event.company_id)
+    if context is None:
+        return None
+    return context, _decide(event, context)
+
+
+def _decide(event: EmailRequested, context: SenderContext) -> RouteDecision:
+    return decide_route(
+        event.sender,
+        context.connection,
+        default_while_broken=context.company.default_while_gmail_broken,
+    )
+
+
 def dispatch(raw: Any, deps: Deps, *, message_id: str, queue: str, actor: str) -> DispatchOutcome:
     try:
         event = read_request(raw)
-        context = deps.sender_context(event.company_id)
-        if context is None:
+        routed = _route(event, deps)
+        if routed is None:
             raise UnreadableEventError(f"company_id: no company {event.company_id!r}")
     except (UnreadableEventError, InvalidEventError) as exc:
         deps.emails.record_rejected(
@@ -57,12 +84,8 @@ def dispatch(raw: Any, deps: Deps, *, message_id: str, queue: str, actor: str) -
     structlog.contextvars.bind_contextvars(
         company_id=event.company_id, email_id=email_id_for(event.company_id, event.event_id)
     )
+    context, decision = routed
     company = context.company
-    decision = decide_route(
-        event.sender,
-        context.connection,
-        default_while_broken=company.default_while_gmail_broken,
-    )
     # A failed route (Gmail not connected) still records the Gmail From it would have used.
     if decision.route != "default" and context.connection and context.connection.address:
         from_address = from_header(company.name, context.connection.address)

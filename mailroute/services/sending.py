@@ -58,7 +58,7 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps
     transport: MessageTransport
     lease: str | None = None  # the Gmail connection whose send lease this attempt holds
     if route == "gmail":
-        context = deps.sender_context(claim.email.company_id)
+        context = claim.sender or deps.sender_context(claim.email.company_id)
         if not _gmail_usable(context) or deps.gmail is None:
             return _not_usable(claim, claim_key, context, deps, ask_notice=True)
         assert context is not None
@@ -89,11 +89,12 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps
         return _retry_or_fail(claim, claim_key, exc, deps)
     except PermanentError as exc:
         return _fail(deps, claim.email.id, claim_key, exc.code, exc.message)
-    stored = deps.emails.mark_sent(
+    stored = deps.emails.mark_sent(  # gives the account's send lease back in the same statement
         claim,
         claim_key,
         provider_message_id=receipt.message_id,
         provider_thread_id=receipt.thread_id,
+        release_lease=lease,
     )
     if stored is not None:
         deps.outcomes.publish_events([stored])
@@ -109,12 +110,14 @@ def _send(
     lease: str | None,
     deps: Deps,
 ) -> ProviderReceipt:
-    """Hand the message over; a Gmail send gives its account lease back as soon as it is done."""
+    """Hand the message over. A Gmail send that fails gives its account lease back at once;
+    one that succeeds gives it back with the statement that records it (`mark_sent`)."""
     try:
         return transport.send(message, envelope)
-    finally:
+    except BaseException:
         if lease is not None and deps.pacing is not None:
             deps.pacing.end_send(lease, claim.email.id)
+        raise
 
 
 def _pace(claim: Claim, claim_key: str, context: SenderContext, deps: Deps) -> str | None:

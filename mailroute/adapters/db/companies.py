@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -141,6 +143,39 @@ class SenderContext:
     connection_generation: int | None = None
 
 
+# A sender context's columns, for any query joining `companies c` and `gmail_connections g`.
+SENDER_CONTEXT_COLUMNS = (
+    "c.id AS c_id, c.name AS c_name, c.reply_to AS c_reply_to,"
+    " c.default_while_gmail_broken AS c_default_while_gmail_broken,"
+    " g.id AS g_id, g.state AS g_state, g.address AS g_address,"
+    " g.broken_reason AS g_reason, g.generation AS g_generation"
+)
+SENDER_CONTEXT_FROM = "companies c LEFT JOIN gmail_connections g ON g.company_id = c.id"
+_SENDER_CONTEXT_QUERY = (
+    f"SELECT {SENDER_CONTEXT_COLUMNS} FROM {SENDER_CONTEXT_FROM} WHERE c.id = %s"  # noqa: S608 - constants
+)
+
+
+def sender_context_from_row(row: dict[str, Any]) -> SenderContext:
+    """The context from a row holding `SENDER_CONTEXT_COLUMNS`."""
+    connection = None
+    if row["g_id"] is not None:
+        connection = GmailConnectionView(
+            state=row["g_state"], address=row["g_address"], broken_reason=row["g_reason"]
+        )
+    return SenderContext(
+        company=Company(
+            id=str(row["c_id"]),
+            name=row["c_name"],
+            reply_to=row["c_reply_to"],
+            default_while_gmail_broken=row["c_default_while_gmail_broken"],
+        ),
+        connection=connection,
+        connection_id=str(row["g_id"]) if row["g_id"] else None,
+        connection_generation=row["g_generation"],
+    )
+
+
 def sender_context(pool: Pool, company_id: str) -> SenderContext | None:
     try:
         uuid.UUID(company_id)
@@ -148,22 +183,40 @@ def sender_context(pool: Pool, company_id: str) -> SenderContext | None:
         return None
     with pool.connection() as conn:
         row = conn.execute(
-            "SELECT c.*, g.id AS g_id, g.state AS g_state, g.address AS g_address,"
-            " g.broken_reason AS g_reason, g.generation AS g_generation"
-            " FROM companies c LEFT JOIN gmail_connections g ON g.company_id = c.id"
-            " WHERE c.id = %s",
+            _SENDER_CONTEXT_QUERY,
             (company_id,),
         ).fetchone()
-    if row is None:
-        return None
-    connection = None
-    if row["g_id"] is not None:
-        connection = GmailConnectionView(
-            state=row["g_state"], address=row["g_address"], broken_reason=row["g_reason"]
-        )
-    return SenderContext(
-        company=_company(row),
-        connection=connection,
-        connection_id=str(row["g_id"]) if row["g_id"] else None,
-        connection_generation=row["g_generation"],
-    )
+    return None if row is None else sender_context_from_row(row)
+
+
+class RecentSenderContexts:
+    """Sender contexts of this process, each read at most `max_age` seconds ago.
+
+    For routing new emails only: the dispatcher takes a route from here only when it is one to
+    send on, and decides anything else (an unknown company, a failure, a broken connection) on a
+    fresh read; the sender re-reads the connection with its claim. A change of a company's
+    name or reply-to reaches emails dispatched from `max_age` seconds after it."""
+
+    def __init__(
+        self,
+        read: Callable[[str], SenderContext | None],
+        *,
+        max_age: float = 1.0,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._read = read
+        self._max_age = max_age
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[float, SenderContext]] = {}
+
+    def __call__(self, company_id: str) -> SenderContext | None:
+        now = time.monotonic()
+        entry = self._entries.get(company_id)
+        if entry is not None and now - entry[0] < self._max_age:
+            return entry[1]
+        context = self._read(company_id)
+        if context is not None:
+            if len(self._entries) >= self._max_entries:
+                self._entries.clear()
+            self._entries[company_id] = (now, context)
+        return context

@@ -16,6 +16,12 @@ from psycopg import Connection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from mailroute.adapters.db.companies import (
+    SENDER_CONTEXT_COLUMNS,
+    SENDER_CONTEXT_FROM,
+    SenderContext,
+    sender_context_from_row,
+)
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.mime import email_id_for
 from mailroute.core.model import OutgoingEmail, Route, StoredAttachment
@@ -24,6 +30,36 @@ from mailroute.events import EmailFailed, EmailRequested, EmailSent
 
 # How long a claim protects a send in flight before another delivery may take it over.
 CLAIM_LEASE = timedelta(minutes=5)
+
+# The claim (see `PostgresEmails.claim`) and the attachments come in one round trip; a Gmail
+# claim brings the company and its connection too. Built from constants only.
+_CLAIMED = (
+    "WITH claimed AS (UPDATE emails SET status = 'sending', attempts = attempts + 1,"
+    " possible_duplicate = possible_duplicate OR status = 'sending',"
+    " claim_key = %(key)s, claimed_at = now(), updated_at = now()"
+    " WHERE id = %(id)s AND route = %(route)s"
+    " AND (status IN ('queued', 'retrying') OR (status = 'sending'"
+    "  AND (claim_key = %(key)s OR claimed_at < now() - %(lease)s)))"
+    " RETURNING id, company_id, event_id, subject, to_addrs, cc_addrs, bcc_addrs,"
+    " text_body, html_body, reply_to, message_id, attempts, from_address,"
+    " possible_duplicate)"
+)
+_ATTACHMENTS = (
+    " LEFT JOIN LATERAL (SELECT array_agg(filename ORDER BY position) AS filenames,"
+    " array_agg(content_type ORDER BY position) AS types,"
+    " array_agg(content ORDER BY position) AS contents"
+    " FROM attachments WHERE email_id = claimed.id) a ON true"
+)
+_CLAIM = (
+    f"{_CLAIMED} SELECT claimed.*, a.filenames, a.types, a.contents"  # noqa: S608
+    f" FROM claimed{_ATTACHMENTS}"
+)
+_CLAIM_WITH_SENDER = (
+    f"{_CLAIMED} SELECT claimed.*, a.filenames, a.types, a.contents, ctx.*"  # noqa: S608
+    " FROM claimed"
+    f"{_ATTACHMENTS} LEFT JOIN LATERAL (SELECT {SENDER_CONTEXT_COLUMNS}"
+    f" FROM {SENDER_CONTEXT_FROM} WHERE c.id = claimed.company_id) ctx ON true"
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +77,8 @@ class Claim:
     route: Route
     from_address: str
     possible_duplicate: bool
+    # The company and its Gmail connection as they were at the claim (Gmail claims only).
+    sender: SenderContext | None = None
 
 
 @dataclass(frozen=True)
@@ -202,24 +240,10 @@ class PostgresEmails:
         redelivered after a crash) or under a lease that ran out. Taking over a `sending` row
         means an earlier attempt may have reached the provider: the row is flagged.
         """
+        query = _CLAIM_WITH_SENDER if route == "gmail" else _CLAIM
         with self._pool.connection() as conn:
-            # The claim and the attachments in one round trip.
             row = conn.execute(
-                "WITH claimed AS (UPDATE emails SET status = 'sending', attempts = attempts + 1,"
-                " possible_duplicate = possible_duplicate OR status = 'sending',"
-                " claim_key = %(key)s, claimed_at = now(), updated_at = now()"
-                " WHERE id = %(id)s AND route = %(route)s"
-                " AND (status IN ('queued', 'retrying') OR (status = 'sending'"
-                "  AND (claim_key = %(key)s OR claimed_at < now() - %(lease)s)))"
-                " RETURNING id, company_id, event_id, subject, to_addrs, cc_addrs, bcc_addrs,"
-                " text_body, html_body, reply_to, message_id, attempts, from_address,"
-                " possible_duplicate)"
-                " SELECT claimed.*, a.filenames, a.types, a.contents FROM claimed"
-                " LEFT JOIN LATERAL (SELECT array_agg(filename ORDER BY position) AS filenames,"
-                " array_agg(content_type ORDER BY position) AS types,"
-                " array_agg(content ORDER BY position) AS contents"
-                " FROM attachments WHERE email_id = claimed.id) a ON true",
-                {"id": email_id, "key": claim_key, "route": route, "lease": CLAIM_LEASE},
+                query, {"id": email_id, "key": claim_key, "route": route, "lease": CLAIM_LEASE}
             ).fetchone()
             if row is None:
                 return None
@@ -249,6 +273,7 @@ class PostgresEmails:
             route=route,
             from_address=row["from_address"],
             possible_duplicate=row["possible_duplicate"],
+            sender=sender_context_from_row(row) if row.get("c_id") is not None else None,
         )
 
     def mark_sent(
@@ -258,8 +283,12 @@ class PostgresEmails:
         *,
         provider_message_id: str | None = None,
         provider_thread_id: str | None = None,
+        release_lease: str | None = None,
     ) -> StoredEvent | None:
-        """Record the send and its EmailSent event in one statement; None when not ours."""
+        """Record the send and its EmailSent event in one statement; None when not ours.
+
+        `release_lease`: the Gmail connection whose send lease (`gmail_pacing`) the same
+        statement gives back."""
         email = claim.email
         event = EmailSent(
             email_id=email.id,
@@ -277,7 +306,9 @@ class PostgresEmails:
                 " updated_at = now(), provider_message_id = %(pid)s, provider_thread_id = %(tid)s,"
                 " error_code = NULL, error_message = NULL"
                 " WHERE id = %(id)s AND status = 'sending' AND claim_key = %(key)s"
-                " RETURNING sent_at, possible_duplicate)"
+                " RETURNING sent_at, possible_duplicate),"
+                " released AS (UPDATE gmail_pacing SET in_flight = in_flight - %(id)s::text,"
+                " updated_at = now() WHERE connection_id = %(lease)s::uuid)"
                 " INSERT INTO outbox_events (routing_key, payload)"
                 " SELECT 'email.sent', %(event)s::jsonb || jsonb_build_object("
                 " 'sent_at', sent.sent_at, 'possible_duplicate', sent.possible_duplicate)"
@@ -288,6 +319,7 @@ class PostgresEmails:
                     "id": email.id,
                     "key": claim_key,
                     "event": Jsonb(event),
+                    "lease": release_lease,
                 },
             ).fetchone()
         if row is None:
