@@ -22,7 +22,7 @@ from dramatiq.middleware import (
 from mailroute.adapters.db.dead_letters import PostgresDeadLetters
 from mailroute.adapters.db.pool import make_pool
 from mailroute.config.settings import Settings
-from mailroute.workers.middleware import DeadLetterRecorder, LogContext
+from mailroute.workers.middleware import DeadLetterRecorder, LogContext, WarmUp
 
 # Every time limit and backoff stays far below RabbitMQ's consumer_timeout (30 min by default).
 ACTOR_TIME_LIMIT_MS = 5 * 60 * 1000
@@ -63,7 +63,9 @@ def build_broker(settings: Settings, *, worker: bool = False) -> RabbitmqBroker:
     A worker's broker also records dead letters and exports dramatiq's Prometheus metrics."""
     extra: list[Middleware] = []
     if worker:
-        extra = [DeadLetterRecorder(_dead_letter_recorder(settings))]
+        from mailroute.workers.runtime import warm_up
+
+        extra = [DeadLetterRecorder(_dead_letter_recorder(settings)), WarmUp(warm_up)]
         if settings.worker_metrics_port:
             from dramatiq.middleware.prometheus import Prometheus
 

@@ -93,3 +93,20 @@ class DeadLetterRecorder(Middleware):
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         if getattr(message, "failed", False):
             self._failed(message, "too old (age limit) or skipped")
+
+
+class WarmUp(Middleware):
+    """Runs `warm` as the worker process boots, before its threads take messages, so that
+    "ready for action" means ready. A failure is logged; the first message builds again."""
+
+    def __init__(self, warm: Callable[[], object]) -> None:
+        self._warm = warm
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        started = time.monotonic()
+        try:
+            self._warm()
+        except Exception:  # whatever it was, the first message builds again
+            log.warning("worker.warm_up_failed", exc_info=True)
+            return
+        log.info("worker.warmed_up", duration_ms=round((time.monotonic() - started) * 1000, 1))
