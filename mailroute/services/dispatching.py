@@ -117,9 +117,9 @@ def dispatch(raw: Any, deps: Deps, *, message_id: str, queue: str, actor: str) -
         # New, or stored by an earlier delivery that may have died before queueing it:
         # queueing twice is harmless, the sender's claim lets only one send.
         deps.scheduler.schedule_send(result.route, result.email_id)
-    log.info(
-        "email.dispatched",
-        status=result.status,
+    # Reported on the message's `message.done` line (one line per message, not two).
+    structlog.contextvars.bind_contextvars(
+        email_status=result.status,
         route=result.route,
         created=result.created,
         error_code=decision.error_code,

@@ -98,7 +98,10 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps
     )
     if stored is not None:
         deps.outcomes.publish_events([stored])
-    log.info("email.sent", route=route, attempts=claim.attempts)
+    # Reported on the message's `message.done` line (one line per message, not two).
+    structlog.contextvars.bind_contextvars(
+        email_status="sent", route=route, attempts=claim.attempts
+    )
     return "sent"
 
 

@@ -10,10 +10,8 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import (
     AgeLimit,
-    Callbacks,
     CurrentMessage,
     Middleware,
-    Pipelines,
     Retries,
     ShutdownNotifications,
     TimeLimit,
@@ -70,6 +68,8 @@ def build_broker(settings: Settings, *, worker: bool = False) -> RabbitmqBroker:
             from dramatiq.middleware.prometheus import Prometheus
 
             extra.append(Prometheus())
+    # Only the middleware our actors use (no callbacks, no pipelines): each one is called
+    # before and after every message.
     broker = RabbitmqBroker(
         # Workers ride out a broker restart; producers (web, Python publish) learn at once.
         url=_with_connection_defaults(settings.rabbitmq_url, attempts=3 if worker else 1),
@@ -80,8 +80,6 @@ def build_broker(settings: Settings, *, worker: bool = False) -> RabbitmqBroker:
             AgeLimit(),
             TimeLimit(time_limit=ACTOR_TIME_LIMIT_MS),
             ShutdownNotifications(),
-            Callbacks(),
-            Pipelines(),
             Retries(max_retries=10, min_backoff=1000, max_backoff=MAX_BACKOFF_MS),
             CurrentMessage(),
         ],

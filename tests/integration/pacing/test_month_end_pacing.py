@@ -209,7 +209,11 @@ def test_a_month_end_run_paces_each_gmail_account_just_under_its_quota_and_holds
     }
     figures["paced"] = {
         "put_back_for_a_slot": len(delays),
-        "sent": sum(1 for line in lines if line.get("event") == "email.sent"),
+        "sent": sum(
+            1
+            for line in lines
+            if line.get("event") == "message.done" and line.get("email_status") == "sent"
+        ),
         "at_concurrency_cap": sum(1 for line in paced if line.get("reason") == "concurrency"),
         "slot_delay_s_median": round(statistics.median(delays), 1),
         "slot_delay_s_max": round(max(delays), 1),
