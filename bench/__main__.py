@@ -1,4 +1,6 @@
-"""`make bench`: mailroute's pipeline next to a bare dramatiq two-hop pipeline, in one run.
+"""`make bench`: mailroute's pipeline next to a bare dramatiq two-hop pipeline (the broker's
+ceiling) and to the same two hops doing only mailroute's I/O (the floor of any implementation
+of this job on this stack, `bench/floor.py`), in one run.
 
     python -m bench [--emails 5000] [--quick]
 
@@ -125,6 +127,37 @@ def baseline(bench: BenchEnv, items: int, processes: int) -> Drain:
     args = ["bench.baseline", "-p", str(processes), "-t", str(THREADS), "--path", str(ROOT)]
     dramatiq_cli = str(Path(sys.executable).with_name("dramatiq"))  # the plain dramatiq CLI
     with worker_group(f"bench-baseline-{processes}", args, env, processes, dramatiq_cli) as group:
+        result = drain(group, items, lambda: done_file.stat().st_size if done_file.exists() else 0)
+    done_file.unlink(missing_ok=True)
+    return result
+
+
+def floor(bench: BenchEnv, items: int, processes: int) -> Drain:
+    """The same two hops doing mailroute's I/O for an SMTP email, and nothing else."""
+    done_file = (
+        Path(tempfile.gettempdir()) / f"mailroute-bench-floor-{bench.run_id}-{processes}.done"
+    )
+    done_file.unlink(missing_ok=True)
+    with bench.pool.connection() as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY,"
+            " event_id text NOT NULL, subject text NOT NULL, status text NOT NULL DEFAULT 'queued')"
+        )
+    env = {
+        **bench.env,
+        "BENCH_RABBITMQ_URL": bench.settings.rabbitmq_url,
+        "BENCH_DATABASE_URL": bench.settings.database_url,
+        "BENCH_SMTP_PORT": bench.env["SANDBOX_SMTP_PORT"],
+        "BENCH_DONE_FILE": str(done_file),
+    }
+    os.environ.update({"BENCH_RABBITMQ_URL": bench.settings.rabbitmq_url})
+    from bench import floor as actors
+
+    for i in range(items):
+        actors.floor_a.send({"event_id": f"floor-{processes}-{i}", "subject": f"Invoice {i}"})
+    args = ["bench.floor", "-p", str(processes), "-t", str(THREADS), "--path", str(ROOT)]
+    dramatiq_cli = str(Path(sys.executable).with_name("dramatiq"))
+    with worker_group(f"bench-floor-{processes}", args, env, processes, dramatiq_cli) as group:
         result = drain(group, items, lambda: done_file.stat().st_size if done_file.exists() else 0)
     done_file.unlink(missing_ok=True)
     return result
@@ -287,7 +320,12 @@ def main() -> None:
         gmail_accounts = connect_accounts(bench.settings, bench.pool, 20)
         for processes in (1, 2):
             base = baseline(bench, items, processes)
-            row: dict[str, Any] = {"baseline_two_hop": base.__dict__}
+            least = floor(bench, items, processes)
+            row: dict[str, Any] = {
+                "baseline_two_hop": base.__dict__,
+                "floor_same_io": least.__dict__,
+                "ratio_floor": round(least.per_second / base.per_second, 2),
+            }
             for name, senders in (
                 ("smtp", ("default",)),
                 ("gmail", ("gmail",)),
@@ -299,10 +337,11 @@ def main() -> None:
                 )
                 row[f"mailroute_{name}"] = mine.__dict__
                 row[f"ratio_{name}"] = round(mine.per_second / base.per_second, 2)
+                row[f"ratio_{name}_to_floor"] = round(mine.per_second / least.per_second, 2)
                 results.setdefault("python_publish_per_second", publish_rate)
                 print(
                     f"[{processes} process(es)] baseline {base.per_second}/s,"
-                    f" mailroute {name} {mine.per_second}/s",
+                    f" floor {least.per_second}/s, mailroute {name} {mine.per_second}/s",
                     flush=True,
                 )
             results[f"p{processes}"] = row
