@@ -284,11 +284,12 @@ def sql_round_trips(
             ).fetchone()
             return int(row[0]) if row else 0
 
+        already = sent()  # the same companies may have sent in an earlier scenario
         with (
             count_statements(bench.database) as counter,
             worker_group(f"bench-sql-{name}", args, bench.env, 1),
         ):
-            wait_for(lambda: sent() >= items, timeout=300, interval=0.5, what="sql run")
+            wait_for(lambda: sent() - already >= items, timeout=300, interval=0.5, what="sql run")
             time.sleep(1.0)  # let the last outcome publication commit
     statements = counter.count
     return {"emails": items, "statements": statements, "per_email": round(statements / items, 2)}
