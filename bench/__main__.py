@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import threading
@@ -295,6 +296,39 @@ def sql_round_trips(
     return {"emails": items, "statements": statements, "per_email": round(statements / items, 2)}
 
 
+def cpu_scaling(
+    bench: BenchEnv, items: int, gmail_accounts: list[str], reps: int = 3
+) -> dict[str, Any]:
+    """CPU per email with 2 worker processes over that with 1, from runs that alternate 1 and 2
+    processes `reps` times (medians), beside the bare baseline's own ratio measured the same way:
+    one pair of runs on a shared machine moves by more than the 10 % this figure is judged by."""
+    runs: dict[str, dict[int, list[float]]] = {}
+    for rep in range(reps):
+        for processes in (1, 2):
+            base = baseline(bench, items, processes)
+            runs.setdefault("baseline_two_hop", {}).setdefault(processes, []).append(
+                base.cpu_ms_per_item
+            )
+            for name, companies, senders in (
+                ("smtp", [_company(bench)[0]], ("default",)),
+                ("gmail", gmail_accounts, ("gmail",)),
+            ):
+                mine, _ = mailroute_drain(
+                    bench, items, processes, companies, senders, f"cpu-{name}-{rep}"
+                )
+                runs.setdefault(name, {}).setdefault(processes, []).append(mine.cpu_ms_per_item)
+    out: dict[str, Any] = {"runs_each": reps, "emails_a_run": items}
+    for name, by_processes in runs.items():
+        one, two = statistics.median(by_processes[1]), statistics.median(by_processes[2])
+        out[name] = {
+            "cpu_ms_per_email_1": round(one, 3),
+            "cpu_ms_per_email_2": round(two, 3),
+            "cpu_per_email_2_over_1": round(two / one, 2),
+            "all_runs_ms": {str(p): v for p, v in by_processes.items()},
+        }
+    return out
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
@@ -352,6 +386,9 @@ def main() -> None:
             "half_of_max": latency_at(bench, peak * 0.5, 15, 2),
             "ninety_percent_of_max": latency_at(bench, peak * 0.9, 15, 2),
         }
+        results["cpu_scaling"] = cpu_scaling(
+            bench, 2000 if not args.quick else 300, gmail_accounts, reps=3 if not args.quick else 1
+        )
         sql_items = 300 if not args.quick else 100
         results["sql_statements_per_email"] = {
             "smtp": sql_round_trips(bench, sql_items, [_company(bench)[0]], "default", "sql-smtp"),
