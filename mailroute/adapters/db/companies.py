@@ -194,8 +194,9 @@ class RecentSenderContexts:
 
     For routing new emails only: the dispatcher takes a route from here only when it is one to
     send on, and decides anything else (an unknown company, a failure, a broken connection) on a
-    fresh read; the sender re-reads the connection with its claim. A change of a company's
-    name or reply-to reaches emails dispatched from `max_age` seconds after it."""
+    fresh read; the sender re-reads the connection with its claim. A change that opens a route
+    (Gmail connected, a new name or reply-to) reaches emails dispatched from `max_age` seconds
+    after it; one that closes a route is seen at once (by the fresh read or the claim)."""
 
     def __init__(
         self,
