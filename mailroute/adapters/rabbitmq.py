@@ -126,8 +126,9 @@ class PikaEventPublisher:
 
 
 class OutboxRelay:
-    """Publishes rows of `outbox_events`: right after the commit that wrote them, and later for
-    whatever that fast path could not publish (the clock calls `relay_pending`)."""
+    """Publishes rows of `outbox_events`: right after the commit that wrote them (web, clock),
+    from a worker process's relay thread (`relay_waiting`, see `RelayInBackground`), and later
+    for whatever neither could publish (the clock calls `relay_pending`)."""
 
     def __init__(self, pool: Pool, publisher: PikaEventPublisher) -> None:
         self._pool = pool
@@ -138,8 +139,9 @@ class OutboxRelay:
             return
         try:
             self._publish(
-                "SELECT id, routing_key, payload FROM outbox_events"
-                " WHERE id = ANY(%s) AND published_at IS NULL FOR UPDATE SKIP LOCKED",
+                "UPDATE outbox_events SET published_at = now() WHERE id IN ("
+                " SELECT id FROM outbox_events WHERE id = ANY(%s) AND published_at IS NULL"
+                " FOR UPDATE SKIP LOCKED) RETURNING id, routing_key, payload",
                 (outbox_ids,),
             )
         except BrokerUnavailableError:
@@ -167,41 +169,33 @@ class OutboxRelay:
     def relay_pending(self, limit: int = 500) -> int:
         """Rows older than `RELAY_AFTER`: the ones no fast path or process relay published."""
         return self._publish(
-            "SELECT id, routing_key, payload FROM outbox_events WHERE published_at IS NULL"
-            " AND created_at < now() - %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            "UPDATE outbox_events SET published_at = now() WHERE id IN ("
+            " SELECT id FROM outbox_events WHERE published_at IS NULL"
+            " AND created_at < now() - %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, routing_key, payload",
             (RELAY_AFTER, limit),
         )
 
     def relay_waiting(self, limit: int = 500) -> int:
-        """Every unpublished row, oldest first; rows another relay holds are skipped. The rows
-        are marked and read in one statement; a failed publish rolls the marking back."""
+        """Every unpublished row, oldest first."""
+        return self._publish(
+            "UPDATE outbox_events SET published_at = now() WHERE id IN ("
+            " SELECT id FROM outbox_events WHERE published_at IS NULL"
+            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, routing_key, payload",
+            (limit,),
+        )
+
+    def _publish(self, query: str, params: tuple[Any, ...]) -> int:
+        """Mark a batch published and read it (one statement; rows another relay holds are
+        skipped), publish it in one broker transaction, then commit: a failed publish rolls the
+        marking back, so the rows wait for the next run."""
         with self._pool.connection() as conn, conn.transaction():
-            rows = conn.execute(
-                "UPDATE outbox_events SET published_at = now() WHERE id IN ("
-                " SELECT id FROM outbox_events WHERE published_at IS NULL"
-                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
-                " RETURNING id, routing_key, payload",
-                (limit,),
-            ).fetchall()
+            rows = conn.execute(query, params).fetchall()
             if rows:
                 rows.sort(key=lambda r: r["id"])
                 self._publisher.publish_batch(
                     [(r["routing_key"], r["payload"], f"outbox-{r['id']}") for r in rows]
-                )
-        return len(rows)
-
-    def _publish(self, query: str, params: tuple[Any, ...]) -> int:
-        """Lock a batch, publish it in one broker transaction, mark it; a failed publish rolls
-        the marking back, so the rows wait for the next run."""
-        with self._pool.connection() as conn, conn.transaction():
-            rows = conn.execute(query, params).fetchall()
-            if rows:
-                self._publisher.publish_batch(
-                    [(r["routing_key"], r["payload"], f"outbox-{r['id']}") for r in rows]
-                )
-                conn.execute(
-                    "UPDATE outbox_events SET published_at = now() WHERE id = ANY(%s)",
-                    ([row["id"] for row in rows],),
                 )
         return len(rows)
 
