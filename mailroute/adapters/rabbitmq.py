@@ -1,5 +1,5 @@
-"""RabbitMQ: outcome events to a topic exchange (pika; publisher confirms for single events, one
-AMQP transaction per batch), and messages to our dramatiq queues without importing actor code.
+"""RabbitMQ: outcome events to a topic exchange (pika, one AMQP transaction per batch), and
+messages to our dramatiq queues without importing actor code.
 
 Errors are translated into `BrokerUnavailableError`, so callers get one clear exception when the
 broker cannot confirm a publish.
@@ -36,7 +36,8 @@ class BrokerUnavailableError(RuntimeError):
 
 
 class PikaEventPublisher:
-    """Publishes JSON events to a durable topic exchange, one confirmed channel per thread."""
+    """Publishes JSON events to a durable topic exchange, a batch per AMQP transaction, on one
+    connection and channel per thread."""
 
     def __init__(self, url: str, exchange: str) -> None:
         self._params = pika.URLParameters(url)
@@ -46,50 +47,17 @@ class PikaEventPublisher:
         self._exchange = exchange
         self._local = threading.local()
 
-    def _connection(self) -> Any:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and connection.is_open:
-            return connection
-        self.close()
-        connection = pika.BlockingConnection(self._params)
-        self._local.connection = connection
-        return connection
-
     def _channel(self) -> Any:
-        """This thread's channel with publisher confirms: each publish waits for its ack."""
         channel = getattr(self._local, "channel", None)
         if channel is not None and channel.is_open:
             return channel
-        channel = self._connection().channel()
-        channel.confirm_delivery()
-        channel.exchange_declare(self._exchange, exchange_type="topic", durable=True)
-        self._local.channel = channel
-        return channel
-
-    def _tx_channel(self) -> Any:
-        """This thread's transactional channel: a batch is held by the broker once committed."""
-        channel = getattr(self._local, "tx_channel", None)
-        if channel is not None and channel.is_open:
-            return channel
-        channel = self._connection().channel()
+        self.close()
+        connection = pika.BlockingConnection(self._params)
+        channel = connection.channel()
         channel.tx_select()
         channel.exchange_declare(self._exchange, exchange_type="topic", durable=True)
-        self._local.tx_channel = channel
+        self._local.connection, self._local.channel = connection, channel
         return channel
-
-    def publish(self, routing_key: str, payload: dict[str, Any], *, message_id: str) -> None:
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        properties = pika.BasicProperties(
-            content_type="application/json", delivery_mode=2, message_id=message_id
-        )
-        for attempt in (1, 2):
-            try:
-                self._channel().basic_publish(self._exchange, routing_key, body, properties)
-                return
-            except (pika.exceptions.AMQPError, OSError) as exc:
-                self.close()
-                if attempt == 2:
-                    raise BrokerUnavailableError(f"RabbitMQ did not confirm: {exc!r}") from exc
 
     def publish_batch(self, events: list[tuple[str, dict[str, Any], str]]) -> None:
         """Publish (routing_key, payload, message_id) triples in one AMQP transaction: one
@@ -105,7 +73,7 @@ class PikaEventPublisher:
         bodies = [json.dumps(payload, separators=(",", ":")).encode() for _, payload, _ in events]
         for attempt in (1, 2):
             try:
-                channel = self._tx_channel()
+                channel = self._channel()
                 for (routing_key, _, _), body, props in zip(
                     events, bodies, properties, strict=True
                 ):
@@ -119,7 +87,7 @@ class PikaEventPublisher:
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
-        self._local.connection = self._local.channel = self._local.tx_channel = None
+        self._local.connection = self._local.channel = None
         if connection is not None and connection.is_open:
             with contextlib.suppress(pika.exceptions.AMQPError, OSError):
                 connection.close()
@@ -148,23 +116,8 @@ class OutboxRelay:
             log.warning("outbox.publish_deferred", count=len(outbox_ids))
 
     def publish_events(self, events: list[StoredEvent]) -> None:
-        """The fast path: publish events just stored (payload in hand), then mark them in one
-        statement. The relay leaves rows younger than `RELAY_AFTER` to this path, so the two
-        rarely overlap; when they do, consumers see an event twice (they de-duplicate anyway)."""
-        if not events:
-            return
-        try:
-            self._publisher.publish_batch(
-                [(e.routing_key, e.payload, f"outbox-{e.outbox_id}") for e in events]
-            )
-        except BrokerUnavailableError:
-            log.warning("outbox.publish_deferred", count=len(events))
-            return
-        with self._pool.connection() as conn:
-            conn.execute(
-                "UPDATE outbox_events SET published_at = now() WHERE id = ANY(%s)",
-                ([e.outbox_id for e in events],),
-            )
+        """Events just stored: published like any stored row (their payload is in the table)."""
+        self.publish_stored([e.outbox_id for e in events])
 
     def relay_pending(self, limit: int = 500) -> int:
         """Rows older than `RELAY_AFTER`: the ones no fast path or process relay published."""
