@@ -111,57 +111,67 @@ def publish_many(
     return round(rate, 1)
 
 
-def baseline(bench: BenchEnv, items: int, processes: int) -> Drain:
-    """Bare dramatiq: hop_a enqueues hop_b; both no-ops."""
-    done_file = Path(tempfile.gettempdir()) / f"mailroute-bench-{bench.run_id}-{processes}.done"
+def _bare_pipeline(
+    bench: BenchEnv,
+    module: str,
+    items: int,
+    processes: int,
+    enqueue: Callable[[int], object],
+    extra_env: dict[str, str] | None = None,
+) -> Drain:
+    """`items` messages queued by `enqueue(i)`, then drained by the plain dramatiq CLI running
+    `module`, whose last hop appends one byte per item to BENCH_DONE_FILE."""
+    name = module.rsplit(".", 1)[-1]
+    done_file = Path(tempfile.gettempdir()) / f"mailroute-bench-{name}-{bench.run_id}-{processes}"
     done_file.unlink(missing_ok=True)
     env = {
         **bench.env,
+        **(extra_env or {}),
         "BENCH_RABBITMQ_URL": bench.settings.rabbitmq_url,
         "BENCH_DONE_FILE": str(done_file),
     }
-    os.environ.update({"BENCH_RABBITMQ_URL": bench.settings.rabbitmq_url})
-    from bench import baseline as actors
-
     for i in range(items):
-        actors.hop_a.send(i)
-    args = ["bench.baseline", "-p", str(processes), "-t", str(THREADS), "--path", str(ROOT)]
-    dramatiq_cli = str(Path(sys.executable).with_name("dramatiq"))  # the plain dramatiq CLI
-    with worker_group(f"bench-baseline-{processes}", args, env, processes, dramatiq_cli) as group:
+        enqueue(i)
+    args = [module, "-p", str(processes), "-t", str(THREADS), "--path", str(ROOT)]
+    dramatiq_cli = str(Path(sys.executable).with_name("dramatiq"))
+    with worker_group(f"bench-{name}-{processes}", args, env, processes, dramatiq_cli) as group:
         result = drain(group, items, lambda: done_file.stat().st_size if done_file.exists() else 0)
     done_file.unlink(missing_ok=True)
     return result
 
 
+def baseline(bench: BenchEnv, items: int, processes: int) -> Drain:
+    """Bare dramatiq: hop_a enqueues hop_b; both no-ops."""
+    os.environ["BENCH_RABBITMQ_URL"] = bench.settings.rabbitmq_url
+    from bench import baseline as actors
+
+    return _bare_pipeline(bench, "bench.baseline", items, processes, actors.hop_a.send)
+
+
 def floor(bench: BenchEnv, items: int, processes: int) -> Drain:
     """The same two hops doing mailroute's I/O for an SMTP email, and nothing else."""
-    done_file = (
-        Path(tempfile.gettempdir()) / f"mailroute-bench-floor-{bench.run_id}-{processes}.done"
-    )
-    done_file.unlink(missing_ok=True)
     with bench.pool.connection() as conn:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY,"
             " event_id text NOT NULL, subject text NOT NULL, status text NOT NULL DEFAULT 'queued')"
         )
-    env = {
-        **bench.env,
-        "BENCH_RABBITMQ_URL": bench.settings.rabbitmq_url,
-        "BENCH_DATABASE_URL": bench.settings.database_url,
-        "BENCH_SMTP_PORT": bench.env["SANDBOX_SMTP_PORT"],
-        "BENCH_DONE_FILE": str(done_file),
-    }
-    os.environ.update({"BENCH_RABBITMQ_URL": bench.settings.rabbitmq_url})
+    os.environ["BENCH_RABBITMQ_URL"] = bench.settings.rabbitmq_url
     from bench import floor as actors
 
-    for i in range(items):
+    def enqueue(i: int) -> None:
         actors.floor_a.send({"event_id": f"floor-{processes}-{i}", "subject": f"Invoice {i}"})
-    args = ["bench.floor", "-p", str(processes), "-t", str(THREADS), "--path", str(ROOT)]
-    dramatiq_cli = str(Path(sys.executable).with_name("dramatiq"))
-    with worker_group(f"bench-floor-{processes}", args, env, processes, dramatiq_cli) as group:
-        result = drain(group, items, lambda: done_file.stat().st_size if done_file.exists() else 0)
-    done_file.unlink(missing_ok=True)
-    return result
+
+    return _bare_pipeline(
+        bench,
+        "bench.floor",
+        items,
+        processes,
+        enqueue,
+        {
+            "BENCH_DATABASE_URL": bench.settings.database_url,
+            "BENCH_SMTP_PORT": bench.env["SANDBOX_SMTP_PORT"],
+        },
+    )
 
 
 def mailroute_drain(

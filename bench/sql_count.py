@@ -33,14 +33,14 @@ class StatementCount:
 def count_statements(database: str) -> Iterator[StatementCount]:
     log = _log_file()
     with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'")  # type: ignore[arg-type]
+        conn.execute(f"ALTER DATABASE \"{database}\" SET log_statement = 'all'")
     start = log.stat().st_size
     result = StatementCount()
     try:
         yield result
     finally:
         with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'ALTER DATABASE "{database}" RESET log_statement')  # type: ignore[arg-type]
+            conn.execute(f'ALTER DATABASE "{database}" RESET log_statement')
         with log.open("rb") as handle:
             handle.seek(start)
             text = handle.read().decode(errors="replace")
