@@ -11,9 +11,9 @@ from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.google_oauth import GoogleOAuth
-from mailroute.adapters.sandbox.client import SandboxClient
+from mailroute.adapters.google.oauth import GoogleOAuth
 from mailroute.config.settings import Settings
+from mailroute_sandbox.client import SandboxClient
 from tests.google_sign_in import connect_for_real
 
 UNLIMITED = 10_000_000

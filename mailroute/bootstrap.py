@@ -19,9 +19,9 @@ from mailroute.adapters.db.notices import PostgresNotices
 from mailroute.adapters.db.oauth_states import PostgresOAuthStates
 from mailroute.adapters.db.pacing import PostgresPacing
 from mailroute.adapters.db.pool import Pool, make_pool
-from mailroute.adapters.gmail import GmailSender
-from mailroute.adapters.gmail_tokens import GmailTokens
-from mailroute.adapters.google_oauth import GoogleOAuth
+from mailroute.adapters.google.gmail import GmailSender
+from mailroute.adapters.google.oauth import GoogleOAuth
+from mailroute.adapters.google.tokens import GmailTokens
 from mailroute.adapters.pacing_metrics import PrometheusPacingMetrics
 from mailroute.adapters.rabbitmq import (
     DramatiqQueues,

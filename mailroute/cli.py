@@ -132,7 +132,7 @@ def sandbox(host: str, port: int | None, smtp_port: int | None) -> None:
     """Run the local stand-in for Google (OAuth + Gmail API) and the SMTP sink."""
     from urllib.parse import urlsplit
 
-    from mailroute.adapters.sandbox.server import main as sandbox_main
+    from mailroute_sandbox.server import main as sandbox_main
 
     settings = _settings()
     http_port = port or urlsplit(settings.sandbox_base_url).port or 8090

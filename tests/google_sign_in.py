@@ -7,8 +7,8 @@ from __future__ import annotations
 import uuid
 
 from mailroute.adapters.db.connections import ConnectionRecord, PostgresConnections
-from mailroute.adapters.google_oauth import GoogleOAuth
-from mailroute.adapters.sandbox.client import SandboxClient
+from mailroute.adapters.google.oauth import GoogleOAuth
+from mailroute_sandbox.client import SandboxClient
 
 
 def connect_for_real(

@@ -19,7 +19,7 @@ import structlog
 from mailroute.adapters.crypto import TokenDecryptionError
 from mailroute.adapters.db.connections import ConnectionRecord, PostgresConnections, TokenSet
 from mailroute.adapters.db.oauth_states import PostgresOAuthStates
-from mailroute.adapters.google_oauth import (
+from mailroute.adapters.google.oauth import (
     AuthorizationStart,
     GrantedTokens,
     RefreshedToken,

@@ -6,8 +6,8 @@ import google.auth.exceptions
 import pytest
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
-from mailroute.adapters.google_oauth import GMAIL_SEND, RefreshedToken, has_send_scope
-from mailroute.adapters.google_oauth_errors import CodeExchangeError, google_errors
+from mailroute.adapters.google.errors import CodeExchangeError, google_errors
+from mailroute.adapters.google.oauth import GMAIL_SEND, RefreshedToken, has_send_scope
 from mailroute.core.errors import (
     GmailAuthBrokenError,
     ProviderBusyError,

@@ -10,7 +10,7 @@ import httplib2
 import pytest
 from googleapiclient.errors import HttpError
 
-from mailroute.adapters.gmail import retry_time, translate_http_error
+from mailroute.adapters.google.gmail import retry_time, translate_http_error
 from mailroute.core.connection import BrokenReason
 from mailroute.core.errors import (
     GmailAuthBrokenError,

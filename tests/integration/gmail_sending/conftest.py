@@ -14,12 +14,12 @@ import pytest
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.connections import ConnectionRecord, PostgresConnections
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.google_oauth import GoogleOAuth
+from mailroute.adapters.google.oauth import GoogleOAuth
 from mailroute.adapters.rabbitmq import DramatiqQueues
-from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
 from mailroute.config.settings import Settings
 from mailroute.core.mime import email_id_for
 from mailroute.events import EmailRequested, queues
+from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import SandboxClient, TestCompany, email_request
 from tests.google_sign_in import connect_for_real
 from tests.stack import wait_for

@@ -8,10 +8,10 @@ from typing import Any
 
 from mailroute.adapters.db.connections import ConnectionRecord, PostgresConnections
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
 from mailroute.config.settings import Settings
 from mailroute.core.connection import BrokenReason, explain
 from mailroute.core.routing import not_connected_message
+from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import SandboxClient, TestCompany
 from tests.integration.gmail_sending.conftest import GmailCompany
 from tests.stack import Process, wait_for

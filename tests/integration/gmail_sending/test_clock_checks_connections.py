@@ -8,7 +8,7 @@ from typing import Any
 
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
+from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import SandboxClient
 from tests.integration.gmail_sending.conftest import GmailCompany
 from tests.stack import Process, running, wait_for

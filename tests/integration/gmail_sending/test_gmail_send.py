@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
+from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import PDF
 from tests.integration.gmail_sending.conftest import GmailCompany
 from tests.stack import Process, wait_for

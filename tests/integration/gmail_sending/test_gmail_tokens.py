@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mailroute.adapters.db.connections import PostgresConnections
-from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
+from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.integration.gmail_sending.conftest import GmailCompany
 from tests.stack import Process, wait_for
 

@@ -13,10 +13,10 @@ from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.emails import due_retries
 from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.rabbitmq import DramatiqQueues
-from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
 from mailroute.config.settings import Settings
 from mailroute.core.connection import BrokenReason, explain
 from mailroute.core.routing import not_connected_message
+from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import SandboxClient
 from tests.integration.gmail_sending.conftest import GmailCompany
 from tests.stack import Process, wait_for

@@ -10,11 +10,11 @@ import pytest
 
 from mailroute.adapters.db.connections import ConnectionRecord
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
 from mailroute.bootstrap import build_deps
 from mailroute.config.settings import Settings
 from mailroute.services import dispatching
 from mailroute.services.deps import Deps
+from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import TestCompany
 from tests.integration.gmail_sending.conftest import GmailCompany
 from tests.stack import Process

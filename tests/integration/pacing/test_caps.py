@@ -11,8 +11,8 @@ from typing import Any
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
 from mailroute.config.settings import Settings
+from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.integration.pacing.conftest import GmailCompany
 from tests.stack import Process, wait_for
 

@@ -28,9 +28,9 @@ import mailroute.services.sending
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.rabbitmq import DramatiqQueues
-from mailroute.adapters.sandbox.client import SandboxClient as GoogleSandbox
 from mailroute.core.mime import email_id_for
 from mailroute.events import EmailRequested, queues
+from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import TestCompany, email_request
 from tests.integration.pacing.conftest import GmailCompany
 from tests.stack import Process, wait_for

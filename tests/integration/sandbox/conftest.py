@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from sandbox_targets import GOOGLE_ENV, Target, close_http, google_target, sandbox_target
 
-from mailroute.adapters.sandbox.client import SandboxClient
-from mailroute.adapters.sandbox.server import SandboxServer
+from mailroute_sandbox.client import SandboxClient
+from mailroute_sandbox.server import SandboxServer
 
 
 @pytest.fixture(scope="session")

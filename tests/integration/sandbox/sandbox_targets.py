@@ -25,8 +25,8 @@ from googleapiclient.discovery import build, build_from_document
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 
-from mailroute.adapters.sandbox.client import SandboxClient
 from mailroute.config.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from mailroute_sandbox.client import SandboxClient
 
 GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
 USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"

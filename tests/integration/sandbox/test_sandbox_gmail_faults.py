@@ -21,7 +21,7 @@ from sandbox_targets import (
     raw_field,
 )
 
-from mailroute.adapters.sandbox.client import SandboxClient
+from mailroute_sandbox.client import SandboxClient
 
 BILLING = "billing@acme-sandbox.test"
 INVALID_CREDENTIALS = (

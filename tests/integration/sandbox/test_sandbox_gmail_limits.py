@@ -22,7 +22,7 @@ from sandbox_targets import (
     raw_field,
 )
 
-from mailroute.adapters.sandbox.client import SandboxClient
+from mailroute_sandbox.client import SandboxClient
 
 RETRY_AFTER = re.compile(
     r"User-rate limit exceeded\.  Retry after "

@@ -28,7 +28,7 @@ from sandbox_targets import (
     raw_field,
 )
 
-from mailroute.adapters.sandbox.client import SandboxClient
+from mailroute_sandbox.client import SandboxClient
 
 TEN_MB = 10 * 1024 * 1024
 

@@ -36,7 +36,7 @@ from sandbox_targets import (
     token_request,
 )
 
-from mailroute.adapters.sandbox.client import SandboxClient
+from mailroute_sandbox.client import SandboxClient
 
 
 @dataclass(frozen=True)

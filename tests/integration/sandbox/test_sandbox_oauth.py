@@ -22,7 +22,7 @@ from sandbox_targets import (
     token_request,
 )
 
-from mailroute.adapters.sandbox.client import SandboxClient
+from mailroute_sandbox.client import SandboxClient
 
 EXPIRED_OR_REVOKED = "Token has been expired or revoked."
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sandbox_targets import message_bytes
 
-from mailroute.adapters.sandbox.client import SandboxClient
-from mailroute.adapters.sandbox.server import SandboxServer
+from mailroute_sandbox.client import SandboxClient
+from mailroute_sandbox.server import SandboxServer
 
 
 def smtp_bytes(*args: Any, **kwargs: Any) -> bytes:

@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mailroute.adapters.sandbox.accounts import (
+from mailroute_sandbox.accounts import (
     DEFAULT_DAILY_SENDS,
     DEFAULT_MAX_CONCURRENT,
     DEFAULT_UNITS_PER_MINUTE,
     SEND_COST_UNITS,
 )
-from mailroute.adapters.sandbox.limits import GMAIL_ONLY_KINDS, FaultKind, FaultTarget
+from mailroute_sandbox.limits import GMAIL_ONLY_KINDS, FaultKind, FaultTarget
 
 Reason = Literal[
     "expired_or_revoked",

@@ -21,12 +21,12 @@ import structlog
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from mailroute.adapters.sandbox import clock, errors, mime
-from mailroute.adapters.sandbox.accounts import Account
-from mailroute.adapters.sandbox.app import state_of
-from mailroute.adapters.sandbox.limits import DAY, ApiFault, sending_limit_message
-from mailroute.adapters.sandbox.scopes import can_send
-from mailroute.adapters.sandbox.state import SandboxState, SentMessage
+from mailroute_sandbox import clock, errors, mime
+from mailroute_sandbox.accounts import Account
+from mailroute_sandbox.app import state_of
+from mailroute_sandbox.limits import DAY, ApiFault, sending_limit_message
+from mailroute_sandbox.scopes import can_send
+from mailroute_sandbox.state import SandboxState, SentMessage
 
 log = structlog.get_logger(__name__)
 router = APIRouter()

@@ -6,7 +6,7 @@ from typing import cast
 
 from fastapi import FastAPI, Request
 
-from mailroute.adapters.sandbox.state import SandboxState
+from mailroute_sandbox.state import SandboxState
 
 
 def state_of(request: Request) -> SandboxState:
@@ -16,7 +16,7 @@ def state_of(request: Request) -> SandboxState:
 
 def create_app(state: SandboxState) -> FastAPI:
     """Build the app around `state`; nothing is started here."""
-    from mailroute.adapters.sandbox import consent, controls, gmail, oauth, uploads
+    from mailroute_sandbox import consent, controls, gmail, oauth, uploads
 
     app = FastAPI(
         title="mailroute sandbox (fake Google)",

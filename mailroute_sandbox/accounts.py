@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mailroute.adapters.sandbox.limits import AccountLimits
+from mailroute_sandbox.limits import AccountLimits
 
 DEFAULT_UNITS_PER_MINUTE = 15_000
 SEND_COST_UNITS = 100

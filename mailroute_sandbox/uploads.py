@@ -13,10 +13,10 @@ import secrets
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from mailroute.adapters.sandbox import errors, mime
-from mailroute.adapters.sandbox.app import state_of
-from mailroute.adapters.sandbox.gmail import authenticate, complete, metadata_of, thread_id_of
-from mailroute.adapters.sandbox.state import UPLOAD_LIMIT, UploadSession
+from mailroute_sandbox import errors, mime
+from mailroute_sandbox.app import state_of
+from mailroute_sandbox.gmail import authenticate, complete, metadata_of, thread_id_of
+from mailroute_sandbox.state import UPLOAD_LIMIT, UploadSession
 
 router = APIRouter()
 UPLOAD_PATH = "/upload/gmail/v1/users/{user_id}/messages/send"

@@ -18,10 +18,10 @@ from types import FrameType, TracebackType
 import structlog
 import uvicorn
 
-from mailroute.adapters.sandbox.app import create_app
-from mailroute.adapters.sandbox.smtp_sink import SinkController, SinkHandler
-from mailroute.adapters.sandbox.state import SandboxState
 from mailroute.config.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from mailroute_sandbox.app import create_app
+from mailroute_sandbox.smtp_sink import SinkController, SinkHandler
+from mailroute_sandbox.state import SandboxState
 
 log = structlog.get_logger(__name__)
 

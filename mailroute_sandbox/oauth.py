@@ -17,18 +17,18 @@ import structlog
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from mailroute.adapters.sandbox import errors
-from mailroute.adapters.sandbox.app import state_of
-from mailroute.adapters.sandbox.grants import Grant, OAuthError
-from mailroute.adapters.sandbox.limits import ApiFault
-from mailroute.adapters.sandbox.scopes import (
+from mailroute_sandbox import errors
+from mailroute_sandbox.app import state_of
+from mailroute_sandbox.grants import Grant, OAuthError
+from mailroute_sandbox.limits import ApiFault
+from mailroute_sandbox.scopes import (
     GMAIL_SEND,
     IDENTITY_SCOPES,
     USERINFO_EMAIL,
     USERINFO_PROFILE,
     scope_text,
 )
-from mailroute.adapters.sandbox.state import SandboxState
+from mailroute_sandbox.state import SandboxState
 
 log = structlog.get_logger(__name__)
 router = APIRouter()

@@ -1,7 +1,7 @@
 """Sending through a company's Gmail account with the Gmail API (`users.messages.send`).
 
 One translator, `_google_errors()`, maps what the Gmail API client raises into our error tree
-(token refreshes go through `adapters.google_oauth`, whose translator already turned
+(token refreshes go through `adapters.google.oauth`, whose translator already turned
 `invalid_grant` of any description and `admin_policy_enforced` into GmailAuthBrokenError):
 
     401 after a fresh token                        -> GmailAuthBrokenError(UNAUTHORIZED)
@@ -39,7 +39,7 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError, MediaUploadSizeError
 from googleapiclient.http import MediaIoBaseUpload
 
-from mailroute.adapters.gmail_tokens import GmailTokens
+from mailroute.adapters.google.tokens import GmailTokens
 from mailroute.core.connection import BrokenReason
 from mailroute.core.errors import (
     GmailAuthBrokenError,

@@ -16,8 +16,8 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 
-from mailroute.adapters.sandbox import clock
-from mailroute.adapters.sandbox.scopes import normalise, scope_text
+from mailroute_sandbox import clock
+from mailroute_sandbox.scopes import normalise, scope_text
 
 CODE_TTL_SECONDS = 600.0
 MAX_REFRESH_TOKENS_PER_CLIENT = 100

@@ -18,10 +18,10 @@ from fastapi import APIRouter, Form, Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from mailroute.adapters.sandbox.app import state_of
-from mailroute.adapters.sandbox.grants import AuthCode
-from mailroute.adapters.sandbox.scopes import GMAIL_SEND, normalise, scope_text
-from mailroute.adapters.sandbox.state import SandboxState
+from mailroute_sandbox.app import state_of
+from mailroute_sandbox.grants import AuthCode
+from mailroute_sandbox.scopes import GMAIL_SEND, normalise, scope_text
+from mailroute_sandbox.state import SandboxState
 
 log = structlog.get_logger(__name__)
 router = APIRouter()

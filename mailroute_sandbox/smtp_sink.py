@@ -19,8 +19,8 @@ import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
-from mailroute.adapters.sandbox import clock
-from mailroute.adapters.sandbox.mime import JsonDict, parsed_message
+from mailroute_sandbox import clock
+from mailroute_sandbox.mime import JsonDict, parsed_message
 
 log = structlog.get_logger(__name__)
 

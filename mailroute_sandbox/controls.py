@@ -9,16 +9,16 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from mailroute.adapters.sandbox.accounts import Account
-from mailroute.adapters.sandbox.app import state_of
-from mailroute.adapters.sandbox.consent import (
+from mailroute_sandbox.accounts import Account
+from mailroute_sandbox.app import state_of
+from mailroute_sandbox.consent import (
     AuthRequestError,
     approve,
     auth_params_from_url,
     deny,
     parse_auth_request,
 )
-from mailroute.adapters.sandbox.control_bodies import (
+from mailroute_sandbox.control_bodies import (
     AccountLimitsBody,
     Approve,
     ExpireTokens,
@@ -30,10 +30,10 @@ from mailroute.adapters.sandbox.control_bodies import (
     SettingsBody,
     SmtpFailNext,
 )
-from mailroute.adapters.sandbox.grants import DEATH_REASONS
-from mailroute.adapters.sandbox.limits import ApiFault
-from mailroute.adapters.sandbox.smtp_sink import SmtpFault
-from mailroute.adapters.sandbox.state import SandboxState
+from mailroute_sandbox.grants import DEATH_REASONS
+from mailroute_sandbox.limits import ApiFault
+from mailroute_sandbox.smtp_sink import SmtpFault
+from mailroute_sandbox.state import SandboxState
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox controls"])
 

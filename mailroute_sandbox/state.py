@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailroute.adapters.sandbox import clock
-from mailroute.adapters.sandbox.accounts import AccountBook
-from mailroute.adapters.sandbox.grants import GrantStore
-from mailroute.adapters.sandbox.keys import SigningKeys
-from mailroute.adapters.sandbox.limits import FaultQueue, SendLimiter
-from mailroute.adapters.sandbox.mime import JsonDict, parsed_message
-from mailroute.adapters.sandbox.smtp_sink import SmtpSink
+from mailroute_sandbox import clock
+from mailroute_sandbox.accounts import AccountBook
+from mailroute_sandbox.grants import GrantStore
+from mailroute_sandbox.keys import SigningKeys
+from mailroute_sandbox.limits import FaultQueue, SendLimiter
+from mailroute_sandbox.mime import JsonDict, parsed_message
+from mailroute_sandbox.smtp_sink import SmtpSink
 
 DEFAULT_ACCESS_TOKEN_LIFETIME = 3599
 JSON_BODY_LIMIT = 5 * 1024 * 1024  # bytes of request body on the non-upload path

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mailroute.adapters.sandbox import clock
+from mailroute_sandbox import clock
 
 MINUTE = 60.0
 DAY = 24 * 60 * 60.0

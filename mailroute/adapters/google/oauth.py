@@ -28,12 +28,12 @@ from google.oauth2 import id_token as google_id_token
 from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import Flow
 
-from mailroute.adapters.google_oauth_errors import (
+from mailroute.adapters.google.errors import (
     CodeExchangeError,
     IdentityRejectedError,
     google_errors,
 )
-from mailroute.adapters.google_transport import (
+from mailroute.adapters.google.transport import (
     HTTP_TIMEOUT_SECONDS,
     CertCache,
     CertsTransport,
