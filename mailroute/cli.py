@@ -203,7 +203,7 @@ def send(
     attach: tuple[str, ...],
 ) -> None:
     """Request one email, validated exactly like the API; prints the email id."""
-    from mailroute.adapters.rabbitmq import BrokerUnavailableError
+    from mailroute.core.errors import BrokerUnavailableError
     from mailroute.events import InvalidEventError
     from mailroute.producer import default_intake
     from mailroute.services.intake import UnknownCompanyRequestError

@@ -69,10 +69,11 @@ def tokens_new_key() -> None:
 @tokens.command("reencrypt")
 def tokens_reencrypt() -> None:
     """Re-encrypt every stored token under the newest key; old keys can then be removed."""
-    from mailroute.adapters.crypto import TokenCipher, TokenDecryptionError
+    from mailroute.adapters.crypto import TokenCipher
     from mailroute.adapters.db.connections import PostgresConnections
     from mailroute.adapters.db.pool import make_pool
     from mailroute.config.settings import Settings, SettingsError
+    from mailroute.core.errors import TokenDecryptionError
 
     try:
         settings = Settings.from_env()

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import uuid
 
-from mailroute.adapters.db.connections import ConnectionRecord, PostgresConnections
+from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.google.oauth import GoogleOAuth
+from mailroute.core.records import ConnectionRecord
 from mailroute_sandbox.client import SandboxClient
 
 

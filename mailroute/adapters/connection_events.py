@@ -13,7 +13,8 @@ import structlog
 
 from mailroute.adapters.db.emails import insert_outbox
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.rabbitmq import BrokerUnavailableError, OutboxRelay
+from mailroute.adapters.rabbitmq import OutboxRelay
+from mailroute.core.errors import BrokerUnavailableError
 from mailroute.events import AuthBroken, GmailConnectionChanged, queues
 
 log = structlog.get_logger(__name__)

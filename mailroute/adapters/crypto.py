@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from mailroute.core.errors import TokenDecryptionError
 
-class TokenDecryptionError(ValueError):
-    """No configured key decrypts this value (a key was removed before re-encryption)."""
+__all__ = ["TokenCipher", "TokenDecryptionError"]
 
 
 class TokenCipher:

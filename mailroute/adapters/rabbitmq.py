@@ -22,6 +22,7 @@ import structlog
 from dramatiq.errors import BrokerError
 
 from mailroute.adapters.db.pool import Pool
+from mailroute.core.errors import BrokerUnavailableError
 from mailroute.core.model import Route
 from mailroute.core.ports import StoredEvent
 from mailroute.events import queues
@@ -29,10 +30,6 @@ from mailroute.events import queues
 log = structlog.get_logger(__name__)
 # The relay publishes outbox rows older than this; younger ones are the fast path's.
 RELAY_AFTER = timedelta(seconds=10)
-
-
-class BrokerUnavailableError(RuntimeError):
-    """RabbitMQ did not confirm the publish; nothing was sent."""
 
 
 class PikaEventPublisher:

@@ -65,3 +65,16 @@ class GmailAuthBrokenError(MailrouteError):
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class BrokerUnavailableError(RuntimeError):
+    """RabbitMQ did not confirm the publish; nothing was sent. Try again later."""
+
+
+class MessageRefusedError(RuntimeError):
+    """RabbitMQ refused this one message (too large, say) on a working connection: sending the
+    same message again would be refused again."""
+
+
+class TokenDecryptionError(ValueError):
+    """A stored token cannot be decrypted with any of the configured keys."""

@@ -16,8 +16,7 @@ from typing import Protocol
 
 import structlog
 
-from mailroute.adapters.crypto import TokenDecryptionError
-from mailroute.adapters.db.connections import ConnectionRecord, PostgresConnections, TokenSet
+from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.oauth_states import PostgresOAuthStates
 from mailroute.adapters.google.oauth import (
     AuthorizationStart,
@@ -30,8 +29,10 @@ from mailroute.core.errors import (
     GmailAuthBrokenError,
     MailrouteError,
     PermanentError,
+    TokenDecryptionError,
     TransientError,
 )
+from mailroute.core.records import ConnectionRecord, TokenSet
 from mailroute.events import AuthBroken, GmailConnectionChanged
 from mailroute.services.authorization_state import (
     StatePayload,

@@ -13,11 +13,12 @@ from mailroute.core.ports import MessageTransport, OutcomePublisher, SendSchedul
 from mailroute.core.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from mailroute.adapters.db.companies import PostgresCompanies, SenderContext
+    from mailroute.adapters.db.companies import PostgresCompanies
     from mailroute.adapters.db.connections import PostgresConnections
     from mailroute.adapters.db.emails import PostgresEmails
     from mailroute.adapters.db.notices import PostgresNotices
     from mailroute.adapters.db.pacing import PostgresPacing
+    from mailroute.core.records import SenderContext
     from mailroute.events import AuthBroken
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import structlog
 
-from mailroute.adapters.db.companies import SenderContext
 from mailroute.core.errors import PermanentError
 from mailroute.core.mime import bare_address, email_id_for, from_header, message_id_for
+from mailroute.core.records import SenderContext
 from mailroute.core.routing import RouteDecision, decide_route
 from mailroute.events import EmailRequested, InvalidEventError, UnreadableEventError, read_event
 from mailroute.services.deps import Deps

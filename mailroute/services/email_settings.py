@@ -8,8 +8,8 @@ from datetime import datetime
 from email.utils import formataddr, parseaddr
 from typing import Any
 
-from mailroute.adapters.db.connections import ConnectionRecord
 from mailroute.core.connection import ConnectionState, explain
+from mailroute.core.records import ConnectionRecord
 
 
 @dataclass(frozen=True)

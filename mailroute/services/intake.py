@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from mailroute.adapters.rabbitmq import BrokerUnavailableError
+from mailroute.core.errors import BrokerUnavailableError
 from mailroute.core.mime import email_id_for
 from mailroute.events import EmailRequested, FieldProblem, InvalidEventError, queues
 

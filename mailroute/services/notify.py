@@ -12,12 +12,12 @@ from email.utils import parseaddr
 
 import structlog
 
-from mailroute.adapters.db.notices import DeliveryOutcome, PendingNotice
-from mailroute.adapters.rabbitmq import BrokerUnavailableError
+from mailroute.core.errors import BrokerUnavailableError
 from mailroute.core.mime import build_message, envelope_address
 from mailroute.core.model import OutgoingEmail
 from mailroute.core.notice import BrokenConnection, auth_broken_notice, notice_message_id
 from mailroute.core.ports import Envelope
+from mailroute.core.records import DeliveryOutcome, PendingNotice
 from mailroute.events import queues
 from mailroute.services.deps import Deps
 

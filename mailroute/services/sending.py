@@ -20,8 +20,6 @@ from email.utils import parseaddr
 
 import structlog
 
-from mailroute.adapters.db.companies import SenderContext
-from mailroute.adapters.db.emails import Claim
 from mailroute.core.errors import GmailAuthBrokenError, PermanentError, TransientError
 from mailroute.core.mime import build_message, envelope_address, from_header
 from mailroute.core.model import Route
@@ -35,6 +33,7 @@ from mailroute.core.pacing import (
     why_refused,
 )
 from mailroute.core.ports import Envelope, MessageTransport, ProviderReceipt
+from mailroute.core.records import Claim, SenderContext
 from mailroute.core.retry import decide_retry
 from mailroute.core.routing import decide_route
 from mailroute.events import AuthBroken

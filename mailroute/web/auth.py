@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from mailroute.adapters.db.companies import Principal
+from mailroute.core.records import Principal
 from mailroute.events import FieldProblem
 from mailroute.web.context import WebContext, context
 from mailroute.web.errors import ApiError

@@ -12,8 +12,8 @@ from fastapi import FastAPI, Request
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mailroute.adapters.db.login_links import AdminUser
 from mailroute.config.settings import Settings
+from mailroute.core.records import AdminUser
 
 SESSION_COOKIE = "mailroute_session"
 SESSION_MAX_AGE = timedelta(hours=8)

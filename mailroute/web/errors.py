@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mailroute.adapters.rabbitmq import BrokerUnavailableError
+from mailroute.core.errors import BrokerUnavailableError
 from mailroute.events import FieldProblem, InvalidEventError
 from mailroute.services.intake import ForbiddenCompanyError, UnknownCompanyRequestError
 

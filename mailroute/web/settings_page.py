@@ -22,8 +22,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from mailroute.adapters.db.login_links import AdminUser
-from mailroute.adapters.rabbitmq import BrokerUnavailableError
+from mailroute.core.errors import BrokerUnavailableError
+from mailroute.core.records import AdminUser
 from mailroute.core.routing import SETTINGS_PATH
 from mailroute.events import InvalidEventError
 from mailroute.services.dispatching import (

@@ -23,8 +23,9 @@ import pytest
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.migrations import apply_migrations, ensure_database
 from mailroute.adapters.db.pool import make_pool
-from mailroute.adapters.rabbitmq import BrokerUnavailableError, DramatiqQueues
+from mailroute.adapters.rabbitmq import DramatiqQueues
 from mailroute.config.settings import Settings
+from mailroute.core.errors import BrokerUnavailableError
 from mailroute.services.intake import Intake
 from tests.chaos.services import PrivatePostgres, PrivateRabbit, private_postgres, private_rabbit
 from tests.conftest import SandboxClient

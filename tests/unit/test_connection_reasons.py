@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mailroute.adapters.db.connections import ConnectionRecord
 from mailroute.core.connection import BrokenReason, explain
+from mailroute.core.records import ConnectionRecord
 from mailroute.services.email_settings import email_settings
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -7,7 +7,8 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from mailroute.adapters.db.companies import Company, RecentSenderContexts, SenderContext
+from mailroute.adapters.db.companies import RecentSenderContexts
+from mailroute.core.records import Company, SenderContext
 from mailroute.core.routing import GmailConnectionView
 from mailroute.events import EmailRequested
 from mailroute.services.dispatching import _route

@@ -8,32 +8,13 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from mailroute.adapters.db.pool import Pool
+from mailroute.core.records import Company, Principal, Role, SenderContext
 from mailroute.core.routing import GmailConnectionView
 
-Role = Literal["admin", "sender"]
 KEY_PREFIX = "mr"
-
-
-@dataclass(frozen=True)
-class Company:
-    id: str
-    name: str
-    reply_to: str
-    default_while_gmail_broken: bool = False
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: one API key, one company, one role."""
-
-    company_id: str
-    role: Role
-    key_id: str
-    user_id: str | None = None
 
 
 def _hash(secret: str) -> bytes:
@@ -131,16 +112,6 @@ class PostgresCompanies:
             key_id=str(row["id"]),
             user_id=str(row["user_id"]) if row["user_id"] else None,
         )
-
-
-@dataclass(frozen=True)
-class SenderContext:
-    """What routing needs to know about a company, read in one query."""
-
-    company: Company
-    connection: GmailConnectionView | None
-    connection_id: str | None = None
-    connection_generation: int | None = None
 
 
 # A sender context's columns, for any query joining `companies c` and `gmail_connections g`.

@@ -12,46 +12,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.pool import Pool
-from mailroute.core.connection import ConnectionState
+from mailroute.core.records import ConnectionRecord, TokenSet
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ConnectionRecord:
-    id: str
-    company_id: str
-    state: ConnectionState
-    address: str | None
-    google_subject: str | None
-    generation: int
-    scopes: tuple[str, ...]
-    connected_by: str | None
-    connected_at: datetime | None
-    last_verified_at: datetime | None
-    broken_reason: str | None
-    broken_at: datetime | None
-    access_token_expires_at: datetime | None
-    daily_cap: int
-    has_refresh_token: bool
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """Decrypted tokens: keep in memory only as long as a call needs them."""
-
-    refresh_token: str
-    access_token: str | None
-    access_token_expires_at: datetime | None
-
-    def __repr__(self) -> str:  # never let a token reach a log through repr()
-        return f"TokenSet(expires_at={self.access_token_expires_at!r})"
 
 
 _COLUMNS = (

@@ -8,7 +8,6 @@ one sends; `mark_sent` / `mark_failed` write the outcome and its event together,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,13 +18,13 @@ from psycopg.types.json import Jsonb
 from mailroute.adapters.db.companies import (
     SENDER_CONTEXT_COLUMNS,
     SENDER_CONTEXT_FROM,
-    SenderContext,
     sender_context_from_row,
 )
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.mime import email_id_for
 from mailroute.core.model import OutgoingEmail, Route, StoredAttachment
 from mailroute.core.ports import StoredEvent
+from mailroute.core.records import Claim, EmailView, StoreResult
 from mailroute.events import EmailFailed, EmailRequested, EmailSent
 
 # How long a claim protects a send in flight before another delivery may take it over.
@@ -60,71 +59,6 @@ _CLAIM_WITH_SENDER = (
     f"{_ATTACHMENTS} LEFT JOIN LATERAL (SELECT {SENDER_CONTEXT_COLUMNS}"
     f" FROM {SENDER_CONTEXT_FROM} WHERE c.id = claimed.company_id) ctx ON true"
 )
-
-
-@dataclass(frozen=True)
-class StoreResult:
-    email_id: str
-    created: bool
-    status: str
-    route: Route | None
-
-
-@dataclass(frozen=True)
-class Claim:
-    email: OutgoingEmail
-    attempts: int
-    route: Route
-    from_address: str
-    possible_duplicate: bool
-    # The company and its Gmail connection as they were at the claim (Gmail claims only).
-    sender: SenderContext | None = None
-
-
-@dataclass(frozen=True)
-class EmailView:
-    id: str
-    company_id: str
-    event_id: str
-    kind: str
-    status: str
-    route: str | None
-    from_address: str | None
-    to: list[str]
-    subject: str
-    attempts: int
-    error_code: str | None
-    error_message: str | None
-    provider_message_id: str | None
-    message_id: str
-    possible_duplicate: bool
-    created_at: datetime
-    updated_at: datetime
-    sent_at: datetime | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "event_id": self.event_id,
-            "kind": self.kind,
-            "status": self.status,
-            "route": self.route,
-            "from": self.from_address,
-            "to": self.to,
-            "subject": self.subject,
-            "attempts": self.attempts,
-            "error": (
-                {"code": self.error_code, "message": self.error_message}
-                if self.error_code
-                else None
-            ),
-            "provider_message_id": self.provider_message_id,
-            "message_id": self.message_id,
-            "possible_duplicate": self.possible_duplicate,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
-        }
 
 
 def _now() -> datetime:

@@ -8,19 +8,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 
 from mailroute.adapters.db.pool import Pool
+from mailroute.core.records import AdminUser
 
 LINK_TTL = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class AdminUser:
-    company_id: str
-    user_id: str
-    email: str
 
 
 def _hash(token: str) -> bytes:

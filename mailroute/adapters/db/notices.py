@@ -10,28 +10,11 @@ never sent again. Re-authorization raises the generation: a new key, so a later 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import UTC
 
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.errors import MailrouteError
-
-DeliveryOutcome = Literal["sent", "already_sent", "in_flight", "no_notice"]
-
-
-@dataclass(frozen=True)
-class PendingNotice:
-    connection_id: str
-    generation: int
-    company_id: str
-    company_name: str
-    address: str
-    reason: str
-    broken_at: datetime
-    default_while_broken: bool
-    recipients: tuple[str, ...]
-    attempts: int
+from mailroute.core.records import DeliveryOutcome, PendingNotice
 
 
 class PostgresNotices:

@@ -16,8 +16,7 @@ Times are the database's (`now()`), so worker clocks never matter. The per-conne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from mailroute.adapters.db.pool import Pool
@@ -27,6 +26,7 @@ from mailroute.core.pacing import (
     PacingPolicy,
     SendStart,
 )
+from mailroute.core.records import Reservation
 
 _RESERVE = (
     "WITH account AS ("
@@ -75,16 +75,6 @@ _START = (
     " WHERE emails.id = %(email)s::uuid AND lease.started AND emails.gmail_slot IS NOT NULL)"
     " SELECT * FROM lease"
 )
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """The slot an email is to send on, and the account's limits as the database has them."""
-
-    slot: datetime
-    held: bool  # the email already held this slot (it was put back to wait for it)
-    now: datetime
-    policy: PacingPolicy
 
 
 class PostgresPacing:

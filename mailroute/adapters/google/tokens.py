@@ -17,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from mailroute.adapters.db.connections import PostgresConnections, TokenSet
+from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.core.connection import BrokenReason
 from mailroute.core.errors import GmailAuthBrokenError
+from mailroute.core.records import TokenSet
 
 log = structlog.get_logger(__name__)
 

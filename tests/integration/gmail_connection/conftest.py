@@ -15,10 +15,11 @@ import httpx
 import pytest
 
 from mailroute.adapters.crypto import TokenCipher
-from mailroute.adapters.db.connections import ConnectionRecord, PostgresConnections
+from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.login_links import PostgresLoginLinks
 from mailroute.adapters.db.pool import Pool
 from mailroute.config.settings import Settings
+from mailroute.core.records import ConnectionRecord
 from tests.conftest import SandboxClient, TestCompany
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from mailroute.adapters.crypto import TokenCipher
-from mailroute.adapters.db.connections import ConnectionRecord, PostgresConnections
+from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.google.oauth import GoogleOAuth
 from mailroute.adapters.rabbitmq import DramatiqQueues
 from mailroute.config.settings import Settings
 from mailroute.core.mime import email_id_for
+from mailroute.core.records import ConnectionRecord
 from mailroute.events import EmailRequested, queues
 from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import SandboxClient, TestCompany, email_request

@@ -6,10 +6,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mailroute.adapters.db.connections import ConnectionRecord, PostgresConnections
+from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
 from mailroute.config.settings import Settings
 from mailroute.core.connection import BrokenReason, explain
+from mailroute.core.records import ConnectionRecord
 from mailroute.core.routing import not_connected_message
 from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import SandboxClient, TestCompany

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
-from mailroute.adapters.db.connections import ConnectionRecord
 from mailroute.adapters.db.pool import Pool
 from mailroute.bootstrap import build_deps
 from mailroute.config.settings import Settings
+from mailroute.core.records import ConnectionRecord
 from mailroute.services import dispatching
 from mailroute.services.deps import Deps
 from mailroute_sandbox.client import SandboxClient as GoogleSandbox

@@ -1,0 +1,173 @@
+"""The value types the use cases and the adapters exchange: companies and callers, stored emails
+and their claims, Gmail connections and their tokens, notices. Plain frozen dataclasses, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from mailroute.core.connection import ConnectionState
+from mailroute.core.model import OutgoingEmail, Route
+from mailroute.core.pacing import PacingPolicy
+from mailroute.core.routing import GmailConnectionView
+
+Role = Literal["admin", "sender"]
+DeliveryOutcome = Literal["sent", "already_sent", "in_flight", "no_notice"]
+
+
+@dataclass(frozen=True)
+class Company:
+    id: str
+    name: str
+    reply_to: str
+    default_while_gmail_broken: bool = False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: one API key, one company, one role."""
+
+    company_id: str
+    role: Role
+    key_id: str
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SenderContext:
+    """What routing needs to know about a company, read in one query."""
+
+    company: Company
+    connection: GmailConnectionView | None
+    connection_id: str | None = None
+    connection_generation: int | None = None
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    email_id: str
+    created: bool
+    status: str
+    route: Route | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    email: OutgoingEmail
+    attempts: int
+    route: Route
+    from_address: str
+    possible_duplicate: bool
+    # The company and its Gmail connection as they were at the claim (Gmail claims only).
+    sender: SenderContext | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EmailView:
+    id: str
+    company_id: str
+    event_id: str
+    kind: str
+    status: str
+    route: str | None
+    from_address: str | None
+    to: list[str]
+    subject: str
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    provider_message_id: str | None
+    message_id: str
+    possible_duplicate: bool
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "status": self.status,
+            "route": self.route,
+            "from": self.from_address,
+            "to": self.to,
+            "subject": self.subject,
+            "attempts": self.attempts,
+            "error": (
+                {"code": self.error_code, "message": self.error_message}
+                if self.error_code
+                else None
+            ),
+            "provider_message_id": self.provider_message_id,
+            "message_id": self.message_id,
+            "possible_duplicate": self.possible_duplicate,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class ConnectionRecord:
+    id: str
+    company_id: str
+    state: ConnectionState
+    address: str | None
+    google_subject: str | None
+    generation: int
+    scopes: tuple[str, ...]
+    connected_by: str | None
+    connected_at: datetime | None
+    last_verified_at: datetime | None
+    broken_reason: str | None
+    broken_at: datetime | None
+    access_token_expires_at: datetime | None
+    daily_cap: int
+    has_refresh_token: bool
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """Decrypted tokens: keep in memory only as long as a call needs them."""
+
+    refresh_token: str
+    access_token: str | None
+    access_token_expires_at: datetime | None
+
+    def __repr__(self) -> str:  # never let a token reach a log through repr()
+        return f"TokenSet(expires_at={self.access_token_expires_at!r})"
+
+
+@dataclass(frozen=True)
+class PendingNotice:
+    connection_id: str
+    generation: int
+    company_id: str
+    company_name: str
+    address: str
+    reason: str
+    broken_at: datetime
+    default_while_broken: bool
+    recipients: tuple[str, ...]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class AdminUser:
+    company_id: str
+    user_id: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The slot an email is to send on, and the account's limits as the database has them."""
+
+    slot: datetime
+    held: bool  # the email already held this slot (it was put back to wait for it)
+    now: datetime
+    policy: PacingPolicy
