@@ -41,9 +41,8 @@ from bench.harness import (
 )
 from bench.sql_count import count_statements
 from mailroute.adapters.db.companies import PostgresCompanies
-from mailroute.adapters.rabbitmq import DramatiqQueues
+from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.services.intake import Intake
-from mailroute.workers.broker import build_broker
 from tests.stack import Process, free_port, http_ready, running, wait_for
 
 RESULTS = ROOT / "bench" / "results"
@@ -82,13 +81,10 @@ def _sent(bench: BenchEnv, company_ids: str | list[str]) -> Callable[[], int]:
 
 
 def _intake(bench: BenchEnv) -> tuple[Intake, Any]:
-    broker = build_broker(bench.settings)
-    return (
-        Intake(
-            PostgresCompanies(bench.pool), DramatiqQueues(broker), bench.settings.max_email_bytes
-        ),
-        broker,
-    )
+    broker = build_broker(bench.settings.rabbitmq_url, worker=False)
+    from mailroute.bootstrap import build_producer
+
+    return build_producer(bench.settings).intake, broker
 
 
 def publish_many(

@@ -8,8 +8,14 @@
     )
     accepted.email_id   # poll GET /v1/emails/{id}, or bind to the outcome events
 
+An event whose JSON is at most `PUBLISH_INLINE_BYTES` (128 KiB) is published inline on the
+`dispatch` queue with publisher confirms. A larger one (big attachments) is stored in
+PostgreSQL first and only its id is published — accepted like `POST /v1/emails`, even while
+RabbitMQ is down. No message carries more than that limit.
+
 `publish` raises `InvalidEventError` (naming each field and rule), `UnknownCompanyRequestError`,
-or `BrokerUnavailableError` when RabbitMQ cannot confirm. Settings come from the environment.
+or `BrokerUnavailableError` when RabbitMQ cannot confirm an inline publish (nothing was
+accepted). Settings come from the environment.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from mailroute.events import EmailRequested
-from mailroute.services.intake import Accepted, Intake
+from mailroute.services.intake import PUBLISH_INLINE_BYTES, Accepted, Intake
+
+__all__ = ["PUBLISH_INLINE_BYTES", "Accepted", "default_intake", "publish"]
 
 _lock = threading.Lock()
 _intake: Intake | None = None
@@ -29,20 +37,10 @@ def default_intake() -> Intake:
     global _intake
     with _lock:
         if _intake is None:
-            from mailroute.adapters.db.companies import PostgresCompanies
-            from mailroute.adapters.db.pool import make_pool
-            from mailroute.adapters.rabbitmq import DramatiqQueues
+            from mailroute.bootstrap import build_producer
             from mailroute.config.settings import Settings
-            from mailroute.workers.broker import build_broker
 
-            settings = Settings.from_env()
-            pool = make_pool(settings, max_size=4)
-            pool.open(wait=False)
-            _intake = Intake(
-                PostgresCompanies(pool),
-                DramatiqQueues(build_broker(settings)),
-                settings.max_email_bytes,
-            )
+            _intake = build_producer(Settings.from_env()).intake
         return _intake
 
 

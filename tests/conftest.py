@@ -284,9 +284,9 @@ __all__ = ["PDF", "SandboxClient", "TestCompany", "email_request", "wait_for"]
 @pytest.fixture(scope="session")
 def broker(settings: Settings, broker_vhost: str) -> Iterator[Any]:
     """A RabbitMQ broker on the test vhost, for tests that put messages on queues directly."""
-    from mailroute.workers.broker import build_broker
+    from mailroute.adapters.rabbitmq.broker import build_broker
 
-    rabbit = build_broker(settings)
+    rabbit = build_broker(settings.rabbitmq_url, worker=False)
     yield rabbit
     rabbit.close()
 

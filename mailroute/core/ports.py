@@ -1,13 +1,30 @@
-"""The ports the use cases talk through. Real adapters live in `adapters/`; in-memory fakes
-in `tests/fakes.py`. Each is small: one to three methods and the value types they exchange.
+"""The ports the use cases talk through. Real adapters live in `adapters/` and are built by
+`bootstrap`; in-memory fakes beside them in `tests/fakes.py`. Each port is small and says what
+it promises; the value types are in `core.records`, the errors in `core.errors`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mailroute.core.model import Route
+from mailroute.core.pacing import PacingPolicy, SendStart
+from mailroute.core.records import (
+    Broken,
+    Claim,
+    Company,
+    DeliveryOutcome,
+    PendingNotice,
+    Requeue,
+    Reservation,
+    RouteTarget,
+    SenderContext,
+    StoreResult,
+)
+from mailroute.events import EmailRequested
 
 
 @dataclass(frozen=True)
@@ -30,24 +47,187 @@ class MessageTransport(Protocol):
     def send(self, message: bytes, envelope: Envelope) -> ProviderReceipt: ...
 
 
-class SendScheduler(Protocol):
-    """Puts an email (back) on its route's queue, now or after a short delay."""
+class GmailTransports(Protocol):
+    """A transport that sends as one Gmail connection (its generation pinned)."""
 
-    def schedule_send(self, route: Route, email_id: str, delay_seconds: float = 0.0) -> None: ...
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event written to the outbox in the same statement as the state it reports."""
-
-    outbox_id: int
-    routing_key: str
-    payload: dict[str, Any]
+    def for_connection(self, connection_id: str, generation: int) -> MessageTransport: ...
 
 
-class OutcomePublisher(Protocol):
-    """Publishes stored outcome events; what it cannot publish now the relay publishes later."""
+class QueuePublisher(Protocol):
+    """Puts a message for one of our actors on its queue, with publisher confirms. Raises
+    `BrokerUnavailableError` when the broker cannot confirm."""
+
+    def enqueue(
+        self,
+        queue: str,
+        actor: str,
+        args: tuple[Any, ...],
+        *,
+        delay_seconds: float = 0.0,
+        correlation_id: str | None = None,
+    ) -> str: ...
+
+    def schedule_send(
+        self,
+        route: Route,
+        email_id: str,
+        delay_seconds: float = 0.0,
+        *,
+        correlation_id: str | None = None,
+    ) -> None: ...
+
+
+class Outbox(Protocol):
+    """Publishes rows the caller's transaction wrote to the outbox; what it cannot publish now
+    a relay publishes later, so this never fails the caller."""
 
     def publish_stored(self, outbox_ids: list[int]) -> None: ...
 
-    def publish_events(self, events: list[StoredEvent]) -> None: ...
+
+class CompanyLookup(Protocol):
+    def get(self, company_id: str) -> Company | None: ...
+
+
+SenderContexts = Callable[[str], SenderContext | None]
+
+
+class EmailStore(Protocol):
+    """The one idempotent store per (company, event), and routing a stored email once."""
+
+    def store(
+        self,
+        event: EmailRequested,
+        *,
+        correlation_id: str | None,
+        route: Route | None = None,
+        from_address: str | None = None,
+        reply_to: str | None = None,
+        message_id: str = "",
+        failure: tuple[str, str] | None = None,
+        routed: bool = False,
+    ) -> tuple[StoreResult, int | None]: ...
+
+    def route_target(self, email_id: str) -> RouteTarget | None: ...
+
+    def set_route(
+        self,
+        target: RouteTarget,
+        *,
+        route: Route | None,
+        from_address: str,
+        reply_to: str,
+        message_id: str,
+        failure: tuple[str, str] | None,
+    ) -> tuple[bool, int | None]: ...
+
+    def record_rejected(
+        self, *, queue: str, actor: str, message_id: str, reason: str, payload: Any
+    ) -> None: ...
+
+
+class EmailClaims(Protocol):
+    """Claim before sending, record after: each mark is conditional on the claim."""
+
+    def claim(self, email_id: str, claim_key: str, route: Route) -> Claim | None: ...
+
+    def mark_sent(
+        self,
+        claim: Claim,
+        claim_key: str,
+        *,
+        provider_message_id: str | None = None,
+        provider_thread_id: str | None = None,
+        release_lease: str | None = None,
+    ) -> int | None: ...
+
+    def mark_retrying(
+        self,
+        email_id: str,
+        claim_key: str,
+        *,
+        code: str,
+        message: str,
+        due: datetime,
+        parked: bool = False,
+    ) -> bool: ...
+
+    def mark_failed(
+        self, email_id: str, claim_key: str | None, *, code: str, message: str
+    ) -> int | None: ...
+
+    def reroute(
+        self, email_id: str, claim_key: str, *, route: Route, from_address: str
+    ) -> bool: ...
+
+    def note_broken_generation(self, email_id: str, generation: int | None) -> None: ...
+
+    def mark_paced(
+        self,
+        email_id: str,
+        claim_key: str,
+        *,
+        slot: datetime | None,
+        due: datetime,
+        parked: bool,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> bool: ...
+
+
+class EmailRetries(Protocol):
+    """Sending a failed email again."""
+
+    def retry_target(
+        self, email_id: str, company_id: str
+    ) -> tuple[str, str, str | None] | None: ...
+
+    def redispatch(
+        self, email_id: str, company_id: str, *, route: Route, from_address: str
+    ) -> bool: ...
+
+    def failed_while_not_connected(self, company_id: str, generation: int) -> list[str]: ...
+
+
+class Emails(EmailStore, EmailClaims, EmailRetries, Protocol):
+    """The emails record, as one adapter implements it."""
+
+
+class ConnectionBreaks(Protocol):
+    """The one break path: active -> not_connected for exactly one caller, in one transaction
+    with the notice, `AuthBroken`, `GmailConnectionChanged` and the notify task."""
+
+    def break_connection(
+        self, connection_id: str, generation: int, reason: str, correlation_id: str
+    ) -> Broken | None: ...
+
+
+class Notices(Protocol):
+    """The notice of one break, delivered at most once (`send` raises to leave it pending)."""
+
+    def deliver_once(
+        self, connection_id: str, generation: int, send: Callable[[PendingNotice], None]
+    ) -> DeliveryOutcome: ...
+
+
+class Pacing(Protocol):
+    """Per Gmail account slots, leases and daily counts, shared by every process."""
+
+    def reserve(self, connection_id: str, email_id: str, policy: PacingPolicy) -> Reservation: ...
+
+    def start_send(self, connection_id: str, email_id: str, policy: PacingPolicy) -> SendStart: ...
+
+    def end_send(self, connection_id: str, email_id: str) -> None: ...
+
+
+class PacingMetrics(Protocol):
+    """Counts emails put back to wait for their Gmail account, and how long they wait."""
+
+    def paced(self, reason: str, delay_seconds: float) -> None: ...
+
+
+class EmailSweeps(Protocol):
+    """What the clock puts back on the queues."""
+
+    def stalled(self, *, older_than: timedelta, limit: int = 500) -> list[Requeue]: ...
+
+    def due_retries(self, limit: int = 500) -> list[Requeue]: ...

@@ -12,6 +12,7 @@ from mailroute.core.connection import ConnectionState
 from mailroute.core.model import OutgoingEmail, Route
 from mailroute.core.pacing import PacingPolicy
 from mailroute.core.routing import GmailConnectionView
+from mailroute.events import AuthBroken
 
 Role = Literal["admin", "sender"]
 DeliveryOutcome = Literal["sent", "already_sent", "in_flight", "no_notice"]
@@ -51,6 +52,21 @@ class StoreResult:
     created: bool
     status: str
     route: Route | None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    """A stored email as routing sees it, with its company and Gmail connection."""
+
+    email_id: str
+    event_id: str
+    status: str
+    route: Route | None
+    sender_choice: str
+    reply_to: str | None
+    correlation_id: str | None
+    context: SenderContext
 
 
 @dataclass(frozen=True)
@@ -154,6 +170,7 @@ class PendingNotice:
     default_while_broken: bool
     recipients: tuple[str, ...]
     attempts: int
+    correlation_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,3 +188,22 @@ class Reservation:
     held: bool  # the email already held this slot (it was put back to wait for it)
     now: datetime
     policy: PacingPolicy
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """An email the clock puts back on a queue: its route's (`route`), or dispatch (None)."""
+
+    email_id: str
+    route: Route | None
+    correlation_id: str | None
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A connection this caller broke: the event, the record after, and the outbox rows the
+    same transaction wrote (`AuthBroken`, `GmailConnectionChanged`, the notify task)."""
+
+    event: AuthBroken
+    record: ConnectionRecord
+    outbox_ids: list[int]

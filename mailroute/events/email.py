@@ -71,6 +71,18 @@ def _email_address(value: str) -> str:
 
 
 HeaderText = Annotated[str, AfterValidator(_no_header_injection)]
+CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+
+
+def _correlation_id(value: str) -> str:
+    if not CORRELATION_ID.match(value):
+        raise PydanticCustomError(
+            "correlation_id", "must be 1 to 100 letters, digits or the characters . _ : -"
+        )
+    return value
+
+
+CorrelationId = Annotated[str, AfterValidator(_correlation_id)]
 Address = Annotated[str, AfterValidator(_email_address)]
 
 
@@ -142,6 +154,9 @@ class EmailRequested(_Wire):
     text: str | None = None
     html: str | None = None
     attachments: list[Attachment] = Field(default_factory=list)
+    # Optional: the producer's id for tracing this email across services (every log line and
+    # outcome event of the email carries it); mailroute makes one when none is given.
+    correlation_id: CorrelationId | None = None
 
     @model_validator(mode="after")
     def _check(self) -> EmailRequested:
@@ -198,6 +213,7 @@ class EmailSent(_Wire):
     provider_message_id: str | None = None
     possible_duplicate: bool = False
     sent_at: datetime
+    correlation_id: str | None = None
 
 
 class EmailFailed(_Wire):
@@ -211,6 +227,7 @@ class EmailFailed(_Wire):
     error_code: str
     error_message: str
     failed_at: datetime
+    correlation_id: str | None = None
 
 
 class AuthBroken(_Wire):
@@ -223,6 +240,10 @@ class AuthBroken(_Wire):
     generation: int
     reason: str
     broken_at: datetime
+    # The account that broke (the notice names it) and the correlation id of whatever found
+    # the break (the send of one email, or the clock's check).
+    address: str | None = None
+    correlation_id: str | None = None
 
 
 class GmailConnectionChanged(_Wire):

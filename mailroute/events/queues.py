@@ -13,7 +13,8 @@ SMTP: Final = "smtp"
 NOTIFY: Final = "notify"
 ALL_QUEUES: Final = (DISPATCH, GMAIL, SMTP, NOTIFY)
 
-DISPATCH_EMAIL: Final = "mailroute.dispatch_email"
+DISPATCH_EMAIL: Final = "mailroute.dispatch_email"  # a producer's EmailRequested
+ROUTE_EMAIL: Final = "mailroute.route_email"  # an email stored at intake, by id
 SEND_VIA_GMAIL: Final = "mailroute.send_via_gmail"
 SEND_VIA_SMTP: Final = "mailroute.send_via_smtp"
 NOTIFY_ADMINS_ONCE: Final = "mailroute.notify_admins_once"

@@ -12,19 +12,11 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 import structlog
 
-from mailroute.adapters.db.connections import PostgresConnections
-from mailroute.adapters.db.oauth_states import PostgresOAuthStates
-from mailroute.adapters.google.oauth import (
-    AuthorizationStart,
-    GrantedTokens,
-    RefreshedToken,
-    has_send_scope,
-)
 from mailroute.core.connection import BrokenReason
+from mailroute.core.connection_ports import AuthorizationStates, ConnectionStore, OAuthProvider
 from mailroute.core.errors import (
     GmailAuthBrokenError,
     MailrouteError,
@@ -32,31 +24,20 @@ from mailroute.core.errors import (
     TokenDecryptionError,
     TransientError,
 )
+from mailroute.core.oauth import GrantedTokens, has_send_scope
+from mailroute.core.ports import Outbox
 from mailroute.core.records import ConnectionRecord, TokenSet
-from mailroute.events import AuthBroken, GmailConnectionChanged
 from mailroute.services.authorization_state import (
     StatePayload,
     StateRefusedError,
     StateSigner,
     session_binding,
 )
+from mailroute.services.breaks import break_connection
+from mailroute.services.intake import new_correlation_id
 
 log = structlog.get_logger(__name__)
 SEND_BOX = "Send email on your behalf"
-
-
-class OAuthProvider(Protocol):
-    def authorization_url(
-        self, state: str, *, login_hint: str | None = None
-    ) -> AuthorizationStart: ...
-    def exchange_code(self, code: str, *, state: str, code_verifier: str) -> GrantedTokens: ...
-    def refresh(self, refresh_token: str) -> RefreshedToken: ...
-    def revoke(self, token: str) -> bool: ...
-
-
-class ConnectionEvents(Protocol):
-    def connection_changed(self, event: GmailConnectionChanged) -> None: ...
-    def auth_broken(self, event: AuthBroken) -> None: ...
 
 
 class AuthorizationRefusedError(Exception):
@@ -90,18 +71,18 @@ class GmailConnections:
     def __init__(
         self,
         *,
-        connections: PostgresConnections,
-        states: PostgresOAuthStates,
+        connections: ConnectionStore,
+        states: AuthorizationStates,
         oauth: OAuthProvider,
         signer: StateSigner,
-        events: ConnectionEvents,
+        outbox: Outbox,
         secret_key: str,
     ) -> None:
         self._connections = connections
         self._states = states
         self._oauth = oauth
         self._signer = signer
-        self._events = events
+        self._outbox = outbox
         self._secret_key = secret_key
 
     # -- Sign in with Google / Re-authorize Sync ------------------------------------------------
@@ -177,7 +158,7 @@ class GmailConnections:
         current = self._connections.for_company(payload.company_id)
         self._check_grant(granted, current, switch_account=pending.switch_account)
         refresh_token = granted.refresh_token or self._kept_refresh_token(current, granted)
-        record = self._connections.connect(
+        record, outbox_ids = self._connections.connect(
             payload.company_id,
             address=granted.identity.email,
             google_subject=granted.identity.subject,
@@ -187,7 +168,7 @@ class GmailConnections:
             scopes=granted.granted_scopes,
             connected_by=pending.user_id,
         )
-        self._changed(record)
+        self._outbox.publish_stored(outbox_ids)
         log.info("connection.connected", company_id=record.company_id, generation=record.generation)
         return record
 
@@ -266,23 +247,16 @@ class GmailConnections:
         return Verification(self._connections.for_company(company_id), checked=True)
 
     def mark_broken(self, record: ConnectionRecord, reason: str) -> bool:
-        """active -> not_connected; the one winner publishes AuthBroken and the change."""
-        if not self._connections.mark_broken(record.id, record.generation, reason):
-            return False
-        broken_at = _now()
-        self._events.auth_broken(
-            AuthBroken(
-                connection_id=record.id,
-                company_id=record.company_id,
-                generation=record.generation,
-                reason=reason,
-                broken_at=broken_at,
-            )
+        """active -> not_connected through the one break path; True for the one winner."""
+        broken = break_connection(
+            self._connections,
+            self._outbox,
+            connection_id=record.id,
+            generation=record.generation,
+            reason=reason,
+            correlation_id=new_correlation_id(),
         )
-        after = self._connections.get(record.id)
-        if after is not None:
-            self._changed(after)
-        return True
+        return broken is not None
 
     # -- Revoke Access ---------------------------------------------------------------------------
     def revoke(self, company_id: str) -> ConnectionRecord | None:
@@ -297,10 +271,8 @@ class GmailConnections:
                 google_forgot = self._oauth.revoke(tokens.refresh_token)
             except TransientError:
                 log.warning("connection.revoke_unconfirmed", company_id=company_id)
-        self._connections.revoke(company_id)
-        after = self._connections.for_company(company_id)
-        if after is not None:
-            self._changed(after)
+        after, outbox_ids = self._connections.revoke(company_id)
+        self._outbox.publish_stored(outbox_ids)
         log.info("connection.revoked", company_id=company_id, google_confirmed=google_forgot)
         return after
 
@@ -310,16 +282,3 @@ class GmailConnections:
         except TokenDecryptionError:
             log.error("connection.token_undecryptable", company_id=record.company_id)
             return None
-
-    def _changed(self, record: ConnectionRecord) -> None:
-        self._events.connection_changed(
-            GmailConnectionChanged(
-                connection_id=record.id,
-                company_id=record.company_id,
-                state=record.state,
-                generation=record.generation,
-                address=record.address,
-                reason=record.broken_reason,
-                changed_at=_now(),
-            )
-        )

@@ -1,8 +1,13 @@
-"""Dispatch: store a requested email once, decide its route, and queue it for sending.
+"""Dispatch: decide a stored email's route, and queue it for sending.
 
-Also the way back: `redispatch_failed` (POST /v1/emails/{id}/retry) and
-`retry_failed_while_not_connected` (the settings page's "Retry N emails that failed while Gmail
-was not connected") route a failed email again, with the same Message-ID.
+Two ways in, one decision: `route_stored` routes an email the intake stored (its id came on the
+dispatch queue), `dispatch_requested` stores and routes at once an `EmailRequested` a producer
+published on the queue itself. Also the way back: `redispatch_failed` (POST /v1/emails/{id}/retry)
+and `retry_failed_while_not_connected` (the settings page's "Retry N emails that failed while
+Gmail was not connected") route a failed email again, with the same Message-ID.
+
+A broken connection found here needs no notice of its own: the break that made it broken
+opened the notice, in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,11 +19,10 @@ import structlog
 
 from mailroute.core.errors import PermanentError
 from mailroute.core.mime import bare_address, email_id_for, from_header, message_id_for
-from mailroute.core.records import SenderContext
+from mailroute.core.records import RouteTarget, SenderContext
 from mailroute.core.routing import RouteDecision, decide_route
 from mailroute.events import EmailRequested, InvalidEventError, UnreadableEventError, read_event
-from mailroute.services.deps import Deps
-from mailroute.services.notify import request_notice
+from mailroute.services.dependencies import Dependencies
 
 log = structlog.get_logger(__name__)
 
@@ -37,12 +41,78 @@ class DispatchOutcome:
     created: bool
 
 
-def read_request(raw: Any) -> EmailRequested:
-    event: EmailRequested = read_event(raw, expected="EmailRequested")
-    return event
+def _decide(choice: str, context: SenderContext) -> RouteDecision:
+    return decide_route(
+        choice,  # type: ignore[arg-type]
+        context.connection,
+        default_while_broken=context.company.default_while_gmail_broken,
+    )
 
 
-def _route(event: EmailRequested, deps: Deps) -> tuple[SenderContext, RouteDecision] | None:
+def _from_address(decision: RouteDecision, context: SenderContext, default_from: str) -> str:
+    """Gmail's address on the Gmail route; a failed route (Gmail not connected) still records
+    the Gmail From it would have used; the default address otherwise."""
+    if decision.route != "default" and context.connection and context.connection.address:
+        return from_header(context.company.name, context.connection.address)
+    return from_header(context.company.name, bare_address(default_from))
+
+
+def _failure(decision: RouteDecision) -> tuple[str, str] | None:
+    if decision.route is not None:
+        return None
+    assert decision.error_code is not None
+    assert decision.error_message is not None
+    return decision.error_code, decision.error_message
+
+
+def _report(status: str, route: str | None, created: bool, decision: RouteDecision) -> None:
+    """Reported on the message's `message.done` line (one line per message, not two)."""
+    structlog.contextvars.bind_contextvars(
+        email_status=status, route=route, created=created, error_code=decision.error_code
+    )
+
+
+def route_stored(email_id: str, deps: Dependencies) -> DispatchOutcome | None:
+    """Route an accepted email once; queue it (again, if an earlier delivery died before)."""
+    target = deps.emails.route_target(email_id)
+    if target is None:
+        log.warning("dispatch.unknown_email")
+        return None
+    structlog.contextvars.bind_contextvars(company_id=target.context.company.id)
+    if target.status == "accepted":
+        return _route_accepted(target, deps)
+    if target.status == "queued" and target.route is not None:
+        deps.queue.schedule_send(target.route, email_id, correlation_id=target.correlation_id)
+    return DispatchOutcome(email_id, target.status, target.route, created=False)
+
+
+def _route_accepted(target: RouteTarget, deps: Dependencies) -> DispatchOutcome:
+    context = target.context
+    decision = _decide(target.sender_choice, context)
+    from_address = _from_address(decision, context, deps.settings.default_from)
+    failure = _failure(decision)
+    moved, outbox_id = deps.emails.set_route(
+        target,
+        route=decision.route,
+        from_address=from_address,
+        reply_to=target.reply_to or context.company.reply_to,
+        message_id=message_id_for(target.email_id, from_address),
+        failure=failure,
+    )
+    if outbox_id is not None:
+        deps.outbox.publish_stored([outbox_id])
+    if moved and failure is not None:
+        deps.emails.note_broken_generation(target.email_id, context.connection_generation)
+    status = "failed" if failure else "queued"
+    if moved and decision.route is not None:
+        deps.queue.schedule_send(
+            decision.route, target.email_id, correlation_id=target.correlation_id
+        )
+    _report(status, decision.route, moved, decision)
+    return DispatchOutcome(target.email_id, status, decision.route, moved)
+
+
+def _route(event: EmailRequested, deps: Dependencies) -> tuple[SenderContext, RouteDecision] | None:
     """The company's context and the email's route; None for an unknown company.
 
     A route to send on may come from a context read up to a second ago (the sender checks the
@@ -51,26 +121,28 @@ def _route(event: EmailRequested, deps: Deps) -> tuple[SenderContext, RouteDecis
     if deps.recent_sender_context is not None:
         recent = deps.recent_sender_context(event.company_id)
         if recent is not None:
-            decision = _decide(event, recent)
+            decision = _decide(event.sender, recent)
             if decision.route is not None and not decision.connection_broken:
                 return recent, decision
     context = deps.sender_context(event.company_id)
     if context is None:
         return None
-    return context, _decide(event, context)
+    return context, _decide(event.sender, context)
 
 
-def _decide(event: EmailRequested, context: SenderContext) -> RouteDecision:
-    return decide_route(
-        event.sender,
-        context.connection,
-        default_while_broken=context.company.default_while_gmail_broken,
-    )
-
-
-def dispatch(raw: Any, deps: Deps, *, message_id: str, queue: str, actor: str) -> DispatchOutcome:
+def dispatch_requested(
+    raw: Any,
+    deps: Dependencies,
+    *,
+    message_id: str,
+    correlation_id: str,
+    queue: str,
+    actor: str,
+) -> DispatchOutcome:
+    """A producer's EmailRequested from the queue: read it (a door: every rule applies), store
+    it once already routed, queue it. An unreadable message is recorded and never retried."""
     try:
-        event = read_request(raw)
+        event: EmailRequested = read_event(raw, expected="EmailRequested")
         routed = _route(event, deps)
         if routed is None:
             raise UnreadableEventError(f"company_id: no company {event.company_id!r}")
@@ -80,50 +152,32 @@ def dispatch(raw: Any, deps: Deps, *, message_id: str, queue: str, actor: str) -
         )
         log.warning("dispatch.rejected", reason=str(exc))
         raise UnreadableMessageError(str(exc)) from exc
-
-    structlog.contextvars.bind_contextvars(
-        company_id=event.company_id, email_id=email_id_for(event.company_id, event.event_id)
-    )
-    context, decision = routed
-    company = context.company
-    # A failed route (Gmail not connected) still records the Gmail From it would have used.
-    if decision.route != "default" and context.connection and context.connection.address:
-        from_address = from_header(company.name, context.connection.address)
-    else:
-        from_address = from_header(company.name, bare_address(deps.settings.default_from))
-    reply_to = event.reply_to or company.reply_to
     email_id = email_id_for(event.company_id, event.event_id)
-    failure = None
-    if decision.route is None:
-        assert decision.error_code is not None
-        assert decision.error_message is not None
-        failure = (decision.error_code, decision.error_message)
+    structlog.contextvars.bind_contextvars(company_id=event.company_id, email_id=email_id)
+    context, decision = routed
+    from_address = _from_address(decision, context, deps.settings.default_from)
+    failure = _failure(decision)
     result, outbox_id = deps.emails.store(
         event,
+        correlation_id=correlation_id,
         route=decision.route,
         from_address=from_address,
-        reply_to=reply_to,
+        reply_to=event.reply_to or context.company.reply_to,
         message_id=message_id_for(email_id, from_address),
         failure=failure,
+        routed=True,
     )
     if outbox_id is not None:
-        deps.outcomes.publish_stored([outbox_id])
+        deps.outbox.publish_stored([outbox_id])
     if failure is not None and result.created:
         deps.emails.note_broken_generation(result.email_id, context.connection_generation)
-    if decision.connection_broken:
-        # The connection broke earlier; make sure the admins heard (the notice stays single).
-        request_notice(deps, context.connection_id, context.connection_generation)
     if result.status == "queued" and result.route is not None:
         # New, or stored by an earlier delivery that may have died before queueing it:
         # queueing twice is harmless, the sender's claim lets only one send.
-        deps.scheduler.schedule_send(result.route, result.email_id)
-    # Reported on the message's `message.done` line (one line per message, not two).
-    structlog.contextvars.bind_contextvars(
-        email_status=result.status,
-        route=result.route,
-        created=result.created,
-        error_code=decision.error_code,
-    )
+        deps.queue.schedule_send(
+            result.route, result.email_id, correlation_id=result.correlation_id or correlation_id
+        )
+    _report(result.status, result.route, result.created, decision)
     return DispatchOutcome(result.email_id, result.status, result.route, result.created)
 
 
@@ -138,12 +192,14 @@ class RetryRefused:
     message: str
 
 
-def redispatch_failed(email_id: str, company_id: str, deps: Deps) -> DispatchOutcome | RetryRefused:
+def redispatch_failed(
+    email_id: str, company_id: str, deps: Dependencies
+) -> DispatchOutcome | RetryRefused:
     """Route a failed email again (a fresh attempt count, the same Message-ID) and queue it."""
     target = deps.emails.retry_target(email_id, company_id)
     if target is None:
         return RetryRefused(404, "not_found", "email_id", "known_email", "no such email")
-    status, sender_choice = target
+    status, sender_choice, correlation_id = target
     if status != "failed":
         return RetryRefused(
             409, "not_failed", "status", "must_be_failed", f"the email is {status}, not failed"
@@ -151,11 +207,7 @@ def redispatch_failed(email_id: str, company_id: str, deps: Deps) -> DispatchOut
     context = deps.sender_context(company_id)
     if context is None:
         return RetryRefused(404, "not_found", "company_id", "known_company", "no such company")
-    decision = decide_route(
-        sender_choice,  # type: ignore[arg-type]
-        context.connection,
-        default_while_broken=context.company.default_while_gmail_broken,
-    )
+    decision = _decide(sender_choice, context)
     if decision.route is None:
         return RetryRefused(
             409,
@@ -164,22 +216,19 @@ def redispatch_failed(email_id: str, company_id: str, deps: Deps) -> DispatchOut
             "gmail_connected",
             decision.error_message or "the email cannot be routed now",
         )
-    if decision.route == "gmail" and context.connection and context.connection.address:
-        from_address = from_header(context.company.name, context.connection.address)
-    else:
-        from_address = from_header(context.company.name, bare_address(deps.settings.default_from))
+    from_address = _from_address(decision, context, deps.settings.default_from)
     if not deps.emails.redispatch(
         email_id, company_id, route=decision.route, from_address=from_address
     ):
         return RetryRefused(
             409, "not_failed", "status", "must_be_failed", "the email is no longer failed"
         )
-    deps.scheduler.schedule_send(decision.route, email_id)
+    deps.queue.schedule_send(decision.route, email_id, correlation_id=correlation_id)
     log.info("email.redispatched", email_id=email_id, route=decision.route)
     return DispatchOutcome(email_id, "queued", decision.route, created=False)
 
 
-def failed_while_not_connected(company_id: str, deps: Deps) -> list[str]:
+def failed_while_not_connected(company_id: str, deps: Dependencies) -> list[str]:
     """Emails that failed gmail_not_connected during the last break, now that Gmail is active
     again (re-authorized: the broken generation is the one before the current)."""
     context = deps.sender_context(company_id)
@@ -193,12 +242,12 @@ def failed_while_not_connected(company_id: str, deps: Deps) -> list[str]:
     return deps.emails.failed_while_not_connected(company_id, context.connection_generation - 1)
 
 
-def count_failed_while_not_connected(company_id: str, deps: Deps) -> int:
+def count_failed_while_not_connected(company_id: str, deps: Dependencies) -> int:
     """N for the settings page's "Retry N emails that failed while Gmail was not connected"."""
     return len(failed_while_not_connected(company_id, deps))
 
 
-def retry_failed_while_not_connected(company_id: str, deps: Deps) -> int:
+def retry_failed_while_not_connected(company_id: str, deps: Dependencies) -> int:
     """Re-dispatch those emails; returns how many were queued again."""
     queued = 0
     for email_id in failed_while_not_connected(company_id, deps):

@@ -1,45 +1,36 @@
-"""Intake: the one validation shared by Python `publish`, `POST /v1/emails` and `mailroute send`.
+"""Intake: the one validation shared by Python `publish`, `POST /v1/emails` and `mailroute send`,
+and the one way an email is accepted.
 
-Everything is checked before anything is published: the event's fields, its size, the company,
-and the caller's right to send for it. A refusal names the field and the rule.
+Everything is checked once, before anything is stored or published: the event's fields, its
+size, the company, and the caller's right to send for it. A refusal names the field and the
+rule. Accepting stores the email with its attachments (and, in the same statement, the task that
+routes it) and publishes only its id: no queue message carries a body or an attachment.
+Python's `publish` keeps publishing small `EmailRequested` events inline, with confirms; one
+whose JSON is over `PUBLISH_INLINE_BYTES` is accepted the same way as over HTTP.
 """
 
 from __future__ import annotations
 
-import time
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
-from mailroute.core.errors import BrokerUnavailableError
 from mailroute.core.mime import email_id_for
+from mailroute.core.ports import CompanyLookup, EmailClaims, EmailStore, Outbox, QueuePublisher
 from mailroute.events import EmailRequested, FieldProblem, InvalidEventError, queues
 
 log = structlog.get_logger(__name__)
-# After RabbitMQ refuses a publish, HTTP intake only stores requests (the relay publishes them)
-# for this long before trying the broker again.
-BROKER_BACKOFF_SECONDS = 5.0
+# The largest EmailRequested (as JSON) `publish` puts on the dispatch queue itself; larger ones
+# are stored first and only their id is published. Far under RabbitMQ 4's 16 MiB message limit.
+PUBLISH_INLINE_BYTES = 128 * 1024
 
 
-class IntakeOutbox(Protocol):
-    def store(
-        self, company_id: str, event_id: str, email_id: str, payload: dict[str, Any]
-    ) -> int | None: ...
-
-    def publish(self, publish: Any, *, ids: list[int] | None = None, limit: int = 200) -> int: ...
-
-
-class CompanyLookup(Protocol):
-    def get(self, company_id: str) -> Any | None: ...
-
-
-class QueuePublisher(Protocol):
-    def enqueue(
-        self, queue: str, actor: str, args: tuple[Any, ...], *, delay_seconds: float = 0.0
-    ) -> str: ...
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
 
 
 class UnknownCompanyRequestError(LookupError):
@@ -63,30 +54,45 @@ class Accepted:
     email_id: str
     event_id: str
     company_id: str
+    correlation_id: str
+    # The same event was accepted before: this answers the first acceptance.
+    replayed: bool = False
 
 
 class Intake:
-    def __init__(self, companies: CompanyLookup, queue: QueuePublisher, max_bytes: int) -> None:
+    def __init__(
+        self,
+        companies: CompanyLookup,
+        emails: EmailStore,
+        outbox: Outbox,
+        queue: QueuePublisher | None,
+        max_bytes: int,
+        *,
+        inline_bytes: int = PUBLISH_INLINE_BYTES,
+    ) -> None:
         self._companies = companies
+        self._emails = emails
+        self._outbox = outbox
         self._queue = queue
         self._max_bytes = max_bytes
-        self._broker_down_until = 0.0
+        self._inline_bytes = inline_bytes
 
     def validate(
         self, data: Mapping[str, Any] | EmailRequested, *, company_id: str | None = None
     ) -> EmailRequested:
         """Check everything; `company_id` is the caller's company when it is known (API keys)."""
         if isinstance(data, EmailRequested):
-            data = data.to_wire()
-        data = dict(data)
-        if company_id is not None:
-            given = data.setdefault("company_id", company_id)
-            if given != company_id:
-                if self._companies.get(str(given)) is None:
-                    raise UnknownCompanyRequestError(str(given))
-                raise ForbiddenCompanyError()
-        data.setdefault("event_id", str(uuid.uuid4()))
-        event = EmailRequested.parse(data)
+            event = data
+            if company_id is not None and event.company_id != company_id:
+                self._refuse_company(event.company_id)
+        else:
+            fields = dict(data)
+            if company_id is not None:
+                given = fields.setdefault("company_id", company_id)
+                if given != company_id:
+                    self._refuse_company(str(given))
+            fields.setdefault("event_id", str(uuid.uuid4()))
+            event = EmailRequested.parse(fields)
         if event.size > self._max_bytes:
             raise InvalidEventError(
                 [
@@ -101,39 +107,78 @@ class Intake:
             raise UnknownCompanyRequestError(event.company_id)
         return event
 
-    def publish(
-        self, data: Mapping[str, Any] | EmailRequested, *, company_id: str | None = None
+    def _refuse_company(self, given: str) -> None:
+        if self._companies.get(given) is None:
+            raise UnknownCompanyRequestError(given)
+        raise ForbiddenCompanyError()
+
+    def accept(
+        self,
+        data: Mapping[str, Any] | EmailRequested,
+        *,
+        company_id: str | None = None,
+        correlation_id: str | None = None,
     ) -> Accepted:
-        """Validate, then publish with confirms. Raises `BrokerUnavailableError` when RabbitMQ
-        cannot confirm: the caller knows nothing was accepted."""
+        """Validate, store with the task that routes it, then publish that task (an id).
+
+        The email is safe once stored: while RabbitMQ is down the task waits in the outbox and
+        a relay publishes it when the broker is back, so the caller is answered either way."""
         event = self.validate(data, company_id=company_id)
-        self._queue.enqueue(queues.DISPATCH, queues.DISPATCH_EMAIL, (event.to_wire(),))
+        given = correlation_id or event.correlation_id or new_correlation_id()
+        result, outbox_id = self._emails.store(event, correlation_id=given)
+        if outbox_id is not None:
+            self._outbox.publish_stored([outbox_id])
+        accepted = Accepted(
+            email_id=result.email_id,
+            event_id=event.event_id,
+            company_id=event.company_id,
+            correlation_id=result.correlation_id or given,
+            replayed=not result.created,
+        )
+        log.info(
+            "email.accepted",
+            email_id=accepted.email_id,
+            company_id=accepted.company_id,
+            correlation_id=accepted.correlation_id,
+            replayed=accepted.replayed,
+        )
+        return accepted
+
+    def publish(self, data: Mapping[str, Any] | EmailRequested) -> Accepted:
+        """Python producers: validate, then publish the event inline with confirms (raises
+        `BrokerUnavailableError` when RabbitMQ cannot confirm: nothing was accepted); an event
+        over `PUBLISH_INLINE_BYTES` is accepted through the store instead, like HTTP intake."""
+        event = self.validate(data)
+        correlation_id = event.correlation_id or new_correlation_id()
+        wire = event.to_wire()
+        wire["correlation_id"] = correlation_id
+        if len(json.dumps(wire, separators=(",", ":"))) > self._inline_bytes:
+            return self.accept(event, correlation_id=correlation_id)
+        assert self._queue is not None
+        self._queue.enqueue(
+            queues.DISPATCH, queues.DISPATCH_EMAIL, (wire,), correlation_id=correlation_id
+        )
         email_id = email_id_for(event.company_id, event.event_id)
-        log.info("email.accepted", email_id=email_id, company_id=event.company_id)
-        return Accepted(email_id=email_id, event_id=event.event_id, company_id=event.company_id)
+        log.info("email.published", email_id=email_id, correlation_id=correlation_id)
+        return Accepted(email_id, event.event_id, event.company_id, correlation_id)
 
-    def accept_durably(
-        self, data: Mapping[str, Any], outbox: IntakeOutbox, *, company_id: str
-    ) -> Accepted:
-        """Validate, store in the outbox (the request is now safe), then publish right away.
 
-        While RabbitMQ is down the request stays in the outbox and the clock's relay publishes it
-        when the broker is back, so the caller gets its 202 either way."""
-        event = self.validate(data, company_id=company_id)
-        email_id = email_id_for(event.company_id, event.event_id)
-        row_id = outbox.store(event.company_id, event.event_id, email_id, event.to_wire())
-        broker_down = time.monotonic() < self._broker_down_until
-        if row_id is not None and not broker_down:
-            try:
-                outbox.publish(self.publish_stored, ids=[row_id])
-            except BrokerUnavailableError:
-                # Leave the rest to the relay for a while rather than make every caller wait
-                # on a broker that just refused.
-                self._broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
-                log.warning("intake.publish_deferred", email_id=email_id)
-        log.info("email.accepted", email_id=email_id, company_id=event.company_id)
-        return Accepted(email_id=email_id, event_id=event.event_id, company_id=event.company_id)
+def fail_refused_task(
+    emails: EmailClaims, outbox: Outbox, actor: str | None, args: list[Any], reason: str
+) -> None:
+    """The broker refused a task the outbox held (over its size limit, say): the email it was
+    about ends `failed` with `broker_refused` rather than waiting for ever, and the relay goes
+    on with the rows behind it."""
+    if actor not in _EMAIL_TASKS or not args or not isinstance(args[0], str):
+        return
+    outbox_id = emails.mark_failed(
+        args[0],
+        None,
+        code="broker_refused",
+        message=f"RabbitMQ refused the message that carried this email on: {reason}",
+    )
+    if outbox_id is not None:
+        outbox.publish_stored([outbox_id])
 
-    def publish_stored(self, payload: dict[str, Any]) -> None:
-        """Publish a request that was validated when it was stored."""
-        self._queue.enqueue(queues.DISPATCH, queues.DISPATCH_EMAIL, (payload,))
+
+_EMAIL_TASKS = {queues.ROUTE_EMAIL, *(actor for _, actor in queues.SENDERS.values())}

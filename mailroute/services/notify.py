@@ -1,59 +1,48 @@
 """Telling a company's admins, once per break, that its Gmail connection is not connected.
 
-`request_notice` asks the notify queue (cheap, any number of times: the notice row dedupes);
-`notify_admins_once` is what the notify actor runs: open the notice for (connection,
-generation), then deliver it through the default SMTP sender unless it was delivered already.
+The break opened the notice for (connection, generation) and wrote the `AuthBroken` event the
+notify actor receives; `notify_of_break` delivers that notice through the default SMTP sender
+unless it was delivered already (the notice row's own lock and status make it once).
 """
 
 from __future__ import annotations
 
 import uuid
 from email.utils import parseaddr
+from typing import Any
 
 import structlog
 
-from mailroute.core.errors import BrokerUnavailableError
 from mailroute.core.mime import build_message, envelope_address
 from mailroute.core.model import OutgoingEmail
 from mailroute.core.notice import BrokenConnection, auth_broken_notice, notice_message_id
 from mailroute.core.ports import Envelope
 from mailroute.core.records import DeliveryOutcome, PendingNotice
-from mailroute.events import queues
-from mailroute.services.deps import Deps
+from mailroute.events import AuthBroken, read_event
+from mailroute.services.dependencies import Dependencies
 
 log = structlog.get_logger(__name__)
 
 
-def request_notice(deps: Deps, connection_id: str | None, generation: int | None) -> None:
-    """Make sure the admins hear about this break; the notify actor sends at most one notice."""
-    if connection_id is None or generation is None or deps.queue is None:
-        return
-    try:
-        deps.queue.enqueue(queues.NOTIFY, queues.NOTIFY_ADMINS_ONCE, (connection_id, generation))
-    except BrokerUnavailableError:
-        # The next email that meets the broken connection asks again.
-        log.warning("notice.request_deferred", connection_id=connection_id)
-
-
-def notify_admins_once(connection_id: str, generation: int, deps: Deps) -> DeliveryOutcome:
-    assert deps.notices is not None
-    created = deps.notices.open(connection_id, generation)
+def notify_of_break(raw: Any, legacy_generation: int | None, deps: Dependencies) -> DeliveryOutcome:
+    """What the notify actor runs for each `AuthBroken` delivered to it: deliver the notice of
+    that break unless it was delivered already. (A message of the earlier release carried
+    `(connection_id, generation)`; it is read the same way.)"""
+    if isinstance(raw, str) and legacy_generation is not None:
+        connection_id, generation = raw, int(legacy_generation)
+    else:
+        event: AuthBroken = read_event(raw, expected="AuthBroken")
+        connection_id, generation = event.connection_id, event.generation
 
     def send(notice: PendingNotice) -> None:
         _send_notice(notice, deps)
 
     outcome = deps.notices.deliver_once(connection_id, generation, send)
-    log.info(
-        "notice.handled",
-        connection_id=connection_id,
-        generation=generation,
-        created=created,
-        outcome=outcome,
-    )
+    log.info("notice.handled", connection_id=connection_id, generation=generation, outcome=outcome)
     return outcome
 
 
-def _send_notice(notice: PendingNotice, deps: Deps) -> None:
+def _send_notice(notice: PendingNotice, deps: Dependencies) -> None:
     if not notice.recipients:
         log.warning("notice.no_recipients", company_id=notice.company_id)
         return

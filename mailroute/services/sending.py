@@ -36,14 +36,13 @@ from mailroute.core.ports import Envelope, MessageTransport, ProviderReceipt
 from mailroute.core.records import Claim, SenderContext
 from mailroute.core.retry import decide_retry
 from mailroute.core.routing import decide_route
-from mailroute.events import AuthBroken
-from mailroute.services.deps import Deps
-from mailroute.services.notify import request_notice
+from mailroute.services.breaks import break_connection
+from mailroute.services.dependencies import Dependencies
 
 log = structlog.get_logger(__name__)
 
 
-def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps) -> str:
+def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Dependencies) -> str:
     """Claim, send, record. Returns the email's status after this attempt."""
     structlog.contextvars.bind_contextvars(email_id=email_id)
     claim = deps.emails.claim(email_id, claim_key, route)
@@ -59,7 +58,7 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps
     if route == "gmail":
         context = claim.sender or deps.sender_context(claim.email.company_id)
         if not _gmail_usable(context) or deps.gmail is None:
-            return _not_usable(claim, claim_key, context, deps, ask_notice=True)
+            return _not_usable(claim, claim_key, context, deps)
         assert context is not None
         assert context.connection_id is not None
         assert context.connection_generation is not None
@@ -88,15 +87,15 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Deps
         return _retry_or_fail(claim, claim_key, exc, deps)
     except PermanentError as exc:
         return _fail(deps, claim.email.id, claim_key, exc.code, exc.message)
-    stored = deps.emails.mark_sent(  # gives the account's send lease back in the same statement
+    outbox_id = deps.emails.mark_sent(  # gives the account's send lease back in the same statement
         claim,
         claim_key,
         provider_message_id=receipt.message_id,
         provider_thread_id=receipt.thread_id,
         release_lease=lease,
     )
-    if stored is not None:
-        deps.outcomes.publish_events([stored])
+    if outbox_id is not None:
+        deps.outbox.publish_stored([outbox_id])
     # Reported on the message's `message.done` line (one line per message, not two).
     structlog.contextvars.bind_contextvars(
         email_status="sent", route=route, attempts=claim.attempts
@@ -110,7 +109,7 @@ def _send(
     envelope: Envelope,
     claim: Claim,
     lease: str | None,
-    deps: Deps,
+    deps: Dependencies,
 ) -> ProviderReceipt:
     """Hand the message over. A Gmail send that fails gives its account lease back at once;
     one that succeeds gives it back with the statement that records it (`mark_sent`)."""
@@ -122,7 +121,7 @@ def _send(
         raise
 
 
-def _pace(claim: Claim, claim_key: str, context: SenderContext, deps: Deps) -> str | None:
+def _pace(claim: Claim, claim_key: str, context: SenderContext, deps: Dependencies) -> str | None:
     """Take the email's slot on its Gmail account and a lease under the account's caps.
 
     None: send now (the lease is held; `_send` gives it back). Otherwise the email was put back
@@ -138,7 +137,7 @@ def _pace(claim: Claim, claim_key: str, context: SenderContext, deps: Deps) -> s
         if deps.emails.mark_paced(
             email_id, claim_key, slot=decision.slot, due=decision.slot, parked=False
         ):
-            deps.scheduler.schedule_send("gmail", email_id, decision.delay_seconds)
+            _requeue(deps, claim, "gmail", decision.delay_seconds)
         _paced(deps, "slot", decision.delay_seconds, held=reservation.held)
         return "paced"
     if isinstance(decision, ParkForSlot):
@@ -156,14 +155,14 @@ def _pace(claim: Claim, claim_key: str, context: SenderContext, deps: Deps) -> s
         # At the concurrency cap: back soon, still holding its (due) slot.
         due = start.now + timedelta(seconds=refusal.delay_seconds)
         if deps.emails.mark_paced(email_id, claim_key, slot=decision.slot, due=due, parked=False):
-            deps.scheduler.schedule_send("gmail", email_id, refusal.delay_seconds)
+            _requeue(deps, claim, "gmail", refusal.delay_seconds)
         _paced(deps, "concurrency", refusal.delay_seconds, in_flight=start.in_flight)
         return "paced"
     wait = (refusal.frees_at - start.now).total_seconds()
     if context.company.default_while_gmail_broken:
         from_address = from_header(context.company.name, parseaddr(deps.settings.default_from)[1])
         if deps.emails.reroute(email_id, claim_key, route="default", from_address=from_address):
-            deps.scheduler.schedule_send("default", email_id)
+            _requeue(deps, claim, "default")
         _paced(deps, "daily_cap_default", 0.0, sent_today=refusal.sent_in_window)
         return "rerouted"
     address = context.connection.address if context.connection else None
@@ -180,7 +179,7 @@ def _pace(claim: Claim, claim_key: str, context: SenderContext, deps: Deps) -> s
     return "paced"
 
 
-def _paced(deps: Deps, reason: str, delay_seconds: float, **fields: object) -> None:
+def _paced(deps: Dependencies, reason: str, delay_seconds: float, **fields: object) -> None:
     log.info("gmail.paced", reason=reason, delay_s=round(delay_seconds, 3), **fields)
     if deps.pacing_metrics is not None:
         deps.pacing_metrics.paced(reason, delay_seconds)
@@ -197,37 +196,32 @@ def _gmail_usable(context: SenderContext | None) -> bool:
 
 
 def _auth_broken(
-    claim: Claim, claim_key: str, context: SenderContext, exc: GmailAuthBrokenError, deps: Deps
+    claim: Claim,
+    claim_key: str,
+    context: SenderContext,
+    exc: GmailAuthBrokenError,
+    deps: Dependencies,
 ) -> str:
-    """The authorization is gone: break the connection (one winner publishes), then route."""
+    """The authorization is gone: break the connection (the one break path), then route."""
     assert context.connection_id is not None
     assert context.connection_generation is not None
-    assert deps.connections is not None
-    won = deps.connections.mark_broken(
-        context.connection_id, context.connection_generation, exc.reason
+    break_connection(
+        deps.breaks,
+        deps.outbox,
+        connection_id=context.connection_id,
+        generation=context.connection_generation,
+        reason=exc.reason,
+        correlation_id=claim.correlation_id or claim.email.id,
     )
-    log.warning("gmail.auth_broken", reason=exc.reason, won=won)
-    if won and deps.connection_events is not None:
-        deps.connection_events.auth_broken(
-            AuthBroken(
-                connection_id=context.connection_id,
-                company_id=claim.email.company_id,
-                generation=context.connection_generation,
-                reason=exc.reason,
-                broken_at=datetime.now(UTC),
-            )
-        )
     fresh = deps.sender_context(claim.email.company_id)
-    return _not_usable(claim, claim_key, fresh, deps, ask_notice=not won)
+    return _not_usable(claim, claim_key, fresh, deps)
 
 
 def _not_usable(
     claim: Claim,
     claim_key: str,
     context: SenderContext | None,
-    deps: Deps,
-    *,
-    ask_notice: bool,
+    deps: Dependencies,
 ) -> str:
     """Gmail cannot take this email now: fail it, or hand it to the route the rules choose."""
     email = claim.email
@@ -235,8 +229,6 @@ def _not_usable(
     decision = decide_route(
         "gmail", context.connection if context else None, default_while_broken=default_while_broken
     )
-    if decision.connection_broken and ask_notice and context is not None:
-        request_notice(deps, context.connection_id, context.connection_generation)
     if decision.route is None:
         assert decision.error_code is not None
         assert decision.error_message is not None
@@ -251,12 +243,18 @@ def _not_usable(
     else:  # re-authorized meanwhile: back on the Gmail queue
         from_address = claim.from_address
     if deps.emails.reroute(email.id, claim_key, route=decision.route, from_address=from_address):
-        deps.scheduler.schedule_send(decision.route, email.id)
+        _requeue(deps, claim, decision.route)
         log.info("email.rerouted", route=decision.route)
     return "rerouted"
 
 
-def _retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Deps) -> str:
+def _requeue(deps: Dependencies, claim: Claim, route: Route, delay_seconds: float = 0.0) -> None:
+    deps.queue.schedule_send(
+        route, claim.email.id, delay_seconds, correlation_id=claim.correlation_id
+    )
+
+
+def _retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Dependencies) -> str:
     now = datetime.now(UTC)
     policy = deps.gmail_retry_policy if claim.route == "gmail" else deps.retry_policy
     decision = decide_retry(exc, claim.attempts, policy, now)
@@ -276,7 +274,7 @@ def _retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Deps
     if parked:
         log.warning("email.retry_parked", error_code=exc.code, due=due.isoformat())
         return "retrying"
-    deps.scheduler.schedule_send(claim.route, claim.email.id, decision.delay_seconds)
+    _requeue(deps, claim, claim.route, decision.delay_seconds)
     log.warning(
         "email.retry_scheduled",
         error_code=exc.code,
@@ -286,9 +284,9 @@ def _retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Deps
     return "retrying"
 
 
-def _fail(deps: Deps, email_id: str, claim_key: str, code: str, message: str) -> str:
+def _fail(deps: Dependencies, email_id: str, claim_key: str, code: str, message: str) -> str:
     outbox_id = deps.emails.mark_failed(email_id, claim_key, code=code, message=message)
     if outbox_id is not None:
-        deps.outcomes.publish_stored([outbox_id])
+        deps.outbox.publish_stored([outbox_id])
     log.warning("email.failed", error_code=code)
     return "failed"

@@ -11,8 +11,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from mailroute.events import FieldProblem
+from mailroute.services.intake import Accepted
 from mailroute.web.auth import Caller
 from mailroute.web.context import WebContext, context
+from mailroute.web.correlation import correlation_id
 from mailroute.web.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["emails"])
@@ -79,6 +81,43 @@ async def _json_body(request: Request, max_bytes: int) -> dict[str, Any]:
     return data
 
 
+def _with_event_id(data: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+    """The request's event id: `event_id`, or the `Idempotency-Key` header (they must agree)."""
+    if idempotency_key is not None:
+        given = data.setdefault("event_id", idempotency_key)
+        if given != idempotency_key:
+            raise ApiError(
+                422,
+                "validation_failed",
+                "event_id and Idempotency-Key disagree",
+                [FieldProblem("event_id", "matches_idempotency_key", "differs from the header")],
+            )
+    data.setdefault("event_id", str(uuid.uuid4()))
+    return data
+
+
+def accepted_response(accepted: Accepted) -> JSONResponse:
+    link = f"/v1/emails/{accepted.email_id}"
+    body = {
+        "id": accepted.email_id,
+        "event_id": accepted.event_id,
+        "status": "accepted",
+        "correlation_id": accepted.correlation_id,
+        "links": {"self": link},
+    }
+    return JSONResponse(body, status_code=202, headers={"Location": link})
+
+
+def email_id_or_404(email_id: str) -> str:
+    try:
+        uuid.UUID(email_id)
+    except ValueError:
+        raise ApiError(
+            404, "not_found", "no such email", [FieldProblem("email_id", "uuid", "not an email id")]
+        ) from None
+    return email_id
+
+
 @router.post(
     "/emails",
     status_code=202,
@@ -97,54 +136,27 @@ async def request_email(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     """Validate and accept one email. The same `event_id` (or `Idempotency-Key`) twice sends
-    one email. Answers 202 with the email's id once the request is stored, even while the
-    message broker is down; poll `GET /v1/emails/{id}` for the outcome."""
+    one email. Answers 202 with the email's id once it is stored, even while the message
+    broker is down; poll `GET /v1/emails/{id}` for the outcome."""
     # base64 inflates by 4/3; leave room for the JSON around it.
     data = await _json_body(request, ctx.settings.max_email_bytes * 4 // 3 + 1_000_000)
-    if idempotency_key is not None:
-        given = data.setdefault("event_id", idempotency_key)
-        if given != idempotency_key:
-            raise ApiError(
-                422,
-                "validation_failed",
-                "event_id and Idempotency-Key disagree",
-                [FieldProblem("event_id", "matches_idempotency_key", "differs from the header")],
-            )
-    data.setdefault("event_id", str(uuid.uuid4()))
     accepted = await run_in_threadpool(
-        ctx.intake.accept_durably, data, ctx.intake_outbox, company_id=caller.company_id
+        ctx.intake.accept,
+        _with_event_id(data, idempotency_key),
+        company_id=caller.company_id,
+        correlation_id=correlation_id(request),
     )
-    return JSONResponse(
-        {
-            "id": accepted.email_id,
-            "event_id": accepted.event_id,
-            "status": "accepted",
-            "links": {"self": f"/v1/emails/{accepted.email_id}"},
-        },
-        status_code=202,
-        headers={"Location": f"/v1/emails/{accepted.email_id}"},
-    )
+    return accepted_response(accepted)
 
 
 @router.get("/emails/{email_id}", summary="An email's status and outcome")
 def get_email(email_id: str, caller: Caller, ctx: Ctx) -> dict[str, Any]:
-    try:
-        uuid.UUID(email_id)
-    except ValueError:
-        raise ApiError(
-            404,
-            "not_found",
-            "no such email",
-            [FieldProblem("email_id", "uuid", "not an email id")],
-        ) from None
-    view = ctx.emails.get(email_id, caller.company_id)
-    if view is None and ctx.intake_outbox.is_accepted(email_id, caller.company_id):
-        return {"id": email_id, "status": "accepted", "route": None, "error": None}
+    view = ctx.emails.get(email_id_or_404(email_id), caller.company_id)
     if view is None:
         raise ApiError(
             404,
             "not_found",
-            "no such email for this company (an email just accepted appears within moments)",
+            "no such email for this company",
             [FieldProblem("email_id", "known_email", "unknown to this company")],
         )
     return view.as_json()

@@ -1,31 +1,19 @@
-"""What the web app's routes share, built once at startup."""
+"""What the web app's routes share: the services `bootstrap.build_web` built at startup."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import dramatiq
 from fastapi import Request
 
-from mailroute.adapters.db.companies import PostgresCompanies
-from mailroute.adapters.db.emails import PostgresEmails
-from mailroute.adapters.db.intake_outbox import PostgresIntakeOutbox
-from mailroute.adapters.db.pool import Pool
-from mailroute.config.settings import Settings
-from mailroute.services.intake import Intake
+from mailroute.bootstrap import WebServices
+
+WebContext = WebServices
 
 
-@dataclass
-class WebContext:
-    settings: Settings
-    pool: Pool
-    broker: dramatiq.Broker
-    companies: PostgresCompanies
-    emails: PostgresEmails
-    intake: Intake
-    intake_outbox: PostgresIntakeOutbox
-
-
-def context(request: Request) -> WebContext:
-    ctx: WebContext = request.app.state.ctx
+def context(request: Request) -> WebServices:
+    ctx: WebServices = request.app.state.ctx
     return ctx
+
+
+# The settings page's and the Gmail routes' view of the same services.
+GmailWeb = WebServices
+gmail_web = context

@@ -28,8 +28,9 @@ from mailroute.web.browser_session import (
     session_id,
     signed_in,
 )
+from mailroute.web.context import GmailWeb, gmail_web
 from mailroute.web.errors import ApiError
-from mailroute.web.gmail_context import TEMPLATES, GmailWeb, gmail_web
+from mailroute.web.templates import TEMPLATES
 
 api = APIRouter(prefix="/v1", tags=["gmail connection"])
 oauth = APIRouter(tags=["gmail connection"])
@@ -43,13 +44,13 @@ class AuthorizeRequest(BaseModel):
 
 
 def settings_json(gmail: GmailWeb, company_id: str) -> dict[str, Any]:
-    company = gmail.ctx.companies.get(company_id)
+    company = gmail.companies.get(company_id)
     if company is None:
         raise ApiError(404, "unknown_company", "this API key's company no longer exists")
     view = email_settings(
         gmail.connections.for_company(company_id),
         company_name=company.name,
-        default_from=gmail.ctx.settings.default_from,
+        default_from=gmail.settings.default_from,
     )
     return view.as_json()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -11,29 +9,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from mailroute.events import FieldProblem
-from mailroute.services.deps import Deps
 from mailroute.services.dispatching import RetryRefused, redispatch_failed
+from mailroute.web.api import email_id_or_404
 from mailroute.web.auth import Caller
 from mailroute.web.context import WebContext, context
 from mailroute.web.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["emails"])
 Ctx = Annotated[WebContext, Depends(context)]
-_lock = threading.Lock()
-
-
-def service_deps(ctx: WebContext) -> Deps:
-    """The use cases' dependencies for the web process, built once on first use."""
-    found: Deps | None = getattr(ctx, "_service_deps", None)
-    if found is None:
-        with _lock:
-            found = getattr(ctx, "_service_deps", None)
-            if found is None:
-                from mailroute.bootstrap import build_deps
-
-                found = build_deps(ctx.settings, ctx.broker, ctx.pool)
-                object.__setattr__(ctx, "_service_deps", found)
-    return found
 
 
 @router.post(
@@ -45,14 +28,9 @@ def service_deps(ctx: WebContext) -> Deps:
 async def retry_email(email_id: str, caller: Caller, ctx: Ctx) -> JSONResponse:
     """Route a failed email again (e.g. after Gmail was re-authorized): a new attempt with the
     same Message-ID. Refused with 409 when the email is not failed or cannot be routed yet."""
-    try:
-        uuid.UUID(email_id)
-    except ValueError:
-        raise ApiError(
-            404, "not_found", "no such email", [FieldProblem("email_id", "uuid", "not an id")]
-        ) from None
-    deps = await run_in_threadpool(service_deps, ctx)
-    outcome: Any = await run_in_threadpool(redispatch_failed, email_id, caller.company_id, deps)
+    outcome: Any = await run_in_threadpool(
+        redispatch_failed, email_id_or_404(email_id), caller.company_id, ctx.deps
+    )
     if isinstance(outcome, RetryRefused):
         raise ApiError(
             outcome.status,

@@ -22,7 +22,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from mailroute.core.errors import BrokerUnavailableError
 from mailroute.core.records import AdminUser
 from mailroute.core.routing import SETTINGS_PATH
 from mailroute.events import InvalidEventError
@@ -44,7 +43,9 @@ from mailroute.web.browser_session import (
     sign_out,
     signed_in,
 )
-from mailroute.web.gmail_context import TEMPLATES, GmailWeb, gmail_web
+from mailroute.web.context import GmailWeb, gmail_web
+from mailroute.web.correlation import correlation_id
+from mailroute.web.templates import TEMPLATES
 
 router = APIRouter(include_in_schema=False)
 Gmail = Annotated[GmailWeb, Depends(gmail_web)]
@@ -120,13 +121,13 @@ def settings_email(request: Request, gmail: Gmail) -> Response:
     admin = _admin(request, gmail)
     if admin is None:
         return _not_signed_in(request)
-    company = gmail.ctx.companies.get(admin.company_id)
+    company = gmail.companies.get(admin.company_id)
     if company is None:
         return _not_signed_in(request)
     view = email_settings(
         gmail.connections.for_company(admin.company_id),
         company_name=company.name,
-        default_from=gmail.ctx.settings.default_from,
+        default_from=gmail.settings.default_from,
     )
     now = datetime.now(UTC)
     # Only an active connection can have a "last break" behind it (generation - 1).
@@ -148,7 +149,7 @@ def settings_email(request: Request, gmail: Gmail) -> Response:
             "now": now,
             "verify_due": verify_due,
             "retry_count": retry_count,
-            "emails": gmail.ctx.emails.recent(admin.company_id),
+            "emails": gmail.emails.recent(admin.company_id),
             "csrf": csrf_token(request),
             "notices": pop_flash(request),
             "settings_path": SETTINGS_PATH,
@@ -240,15 +241,12 @@ def send(
         "kind": "other",
     }
     try:
-        accepted = gmail.ctx.intake.accept_durably(
-            data, gmail.ctx.intake_outbox, company_id=admin.company_id
+        accepted = gmail.intake.accept(
+            data, company_id=admin.company_id, correlation_id=correlation_id(request)
         )
     except InvalidEventError as exc:
         problems = "; ".join(f"{p.field}: {p.message}" for p in exc.problems)
         flash(request, "error", f"The email was not sent: {problems}")
-        return _back()
-    except BrokerUnavailableError:
-        flash(request, "error", "The email was not sent: mailroute is busy. Try again shortly.")
         return _back()
     flash(request, "success", "Email accepted; its status appears below.", id=accepted.email_id)
     return _back()

@@ -23,10 +23,8 @@ import pytest
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.migrations import apply_migrations, ensure_database
 from mailroute.adapters.db.pool import make_pool
-from mailroute.adapters.rabbitmq import DramatiqQueues
 from mailroute.config.settings import Settings
 from mailroute.core.errors import BrokerUnavailableError
-from mailroute.services.intake import Intake
 from tests.chaos.services import PrivatePostgres, PrivateRabbit, private_postgres, private_rabbit
 from tests.conftest import SandboxClient
 from tests.stack import Process, wait_for
@@ -95,40 +93,33 @@ def chaos(stack_env: dict[str, str], sandbox: SandboxClient) -> Iterator[Chaos]:
 def _produce(run: Chaos, stop: threading.Event) -> None:
     """Publish EMAILS requests; retry whatever was not accepted (same event id: no doubles)."""
     settings = Settings.from_env({"DATABASE_URL": run.pg.url, "RABBITMQ_URL": run.rabbit.url})
-    from mailroute.workers.broker import build_broker
+    from mailroute.bootstrap import build_producer
 
-    pool = make_pool(settings, max_size=2)
-    pool.open(wait=False)
-    broker = build_broker(settings)
-    intake = Intake(PostgresCompanies(pool), DramatiqQueues(broker), settings.max_email_bytes)
+    intake = build_producer(settings).intake
     started = time.monotonic()
-    try:
-        for i in range(EMAILS):
-            pause = started + i / PUBLISH_RATE - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            request = {
-                "event_id": f"chaos-{i}",
-                "company_id": run.company_id,
-                "sender": "default",
-                "to": [run.rcpt],
-                "subject": f"Invoice {i}",
-                "text": "Hello",
-            }
-            while not stop.is_set():
-                try:
-                    run.accepted.add(intake.publish(request).email_id)
-                    break
-                except (
-                    BrokerUnavailableError,
-                    psycopg.OperationalError,
-                    psycopg.errors.AdminShutdown,
-                ):
-                    run.producer_retries += 1
-                    time.sleep(0.5)
-    finally:
-        broker.close()
-        pool.close()
+    for i in range(EMAILS):
+        pause = started + i / PUBLISH_RATE - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        request = {
+            "event_id": f"chaos-{i}",
+            "company_id": run.company_id,
+            "sender": "default",
+            "to": [run.rcpt],
+            "subject": f"Invoice {i}",
+            "text": "Hello",
+        }
+        while not stop.is_set():
+            try:
+                run.accepted.add(intake.publish(request).email_id)
+                break
+            except (
+                BrokerUnavailableError,
+                psycopg.OperationalError,
+                psycopg.errors.AdminShutdown,
+            ):
+                run.producer_retries += 1
+                time.sleep(0.5)
 
 
 def _run_with_fault(

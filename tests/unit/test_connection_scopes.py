@@ -7,13 +7,13 @@ import pytest
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from mailroute.adapters.google.errors import CodeExchangeError, google_errors
-from mailroute.adapters.google.oauth import GMAIL_SEND, RefreshedToken, has_send_scope
 from mailroute.core.errors import (
     GmailAuthBrokenError,
     ProviderBusyError,
     ProviderRejectedError,
     ProviderUnavailableError,
 )
+from mailroute.core.oauth import GMAIL_SEND, RefreshedToken, has_send_scope
 
 USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
 

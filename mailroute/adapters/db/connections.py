@@ -1,8 +1,5 @@
-"""Gmail connections: the state machine's transitions as conditional UPDATEs, tokens encrypted.
-
-    connect / re-authorize   -> active, generation + 1, new tokens       (any state)
-    mark_broken(generation)  -> active -> not_connected; True for exactly one caller
-    revoke                   -> disconnected, both tokens deleted
+"""Gmail connections: reads, tokens (encrypted at rest), refreshes under a row lock; the state
+machine's transitions are in `connection_transitions`.
 
 Tokens never leave this module encrypted-at-rest-less except through `tokens()`, and are never
 logged. Every method that takes a company id scopes its query to that company.
@@ -10,46 +7,21 @@ logged. Every method that takes a company id scopes its query to that company.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from mailroute.adapters.crypto import TokenCipher
+from mailroute.adapters.db.connection_rows import COLUMNS as _COLUMNS
+from mailroute.adapters.db.connection_rows import record as _record
+from mailroute.adapters.db.connection_transitions import ConnectionTransitionsSql
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.records import ConnectionRecord, TokenSet
 
 T = TypeVar("T")
 
 
-_COLUMNS = (
-    "id, company_id, state, address, google_subject, generation, scopes, connected_by,"
-    " connected_at, last_verified_at, broken_reason, broken_at, access_token_expires_at,"
-    " daily_cap, refresh_token_enc IS NOT NULL AS has_refresh_token"
-)
-
-
-def _record(row: dict[str, Any]) -> ConnectionRecord:
-    return ConnectionRecord(
-        id=str(row["id"]),
-        company_id=str(row["company_id"]),
-        state=row["state"],
-        address=row["address"],
-        google_subject=row["google_subject"],
-        generation=row["generation"],
-        scopes=tuple(row["scopes"] or ()),
-        connected_by=str(row["connected_by"]) if row["connected_by"] else None,
-        connected_at=row["connected_at"],
-        last_verified_at=row["last_verified_at"],
-        broken_reason=row["broken_reason"],
-        broken_at=row["broken_at"],
-        access_token_expires_at=row["access_token_expires_at"],
-        daily_cap=row["daily_cap"],
-        has_refresh_token=row["has_refresh_token"],
-    )
-
-
-class PostgresConnections:
+class PostgresConnections(ConnectionTransitionsSql):
     def __init__(self, pool: Pool, cipher: TokenCipher) -> None:
         self._pool = pool
         self._cipher = cipher
@@ -75,64 +47,6 @@ class PostgresConnections:
             ).fetchall()
         return [_record(r) for r in rows]
 
-    def connect(
-        self,
-        company_id: str,
-        *,
-        address: str,
-        google_subject: str,
-        refresh_token: str,
-        access_token: str,
-        access_token_expires_at: datetime | None,
-        scopes: Sequence[str],
-        connected_by: str | None,
-    ) -> ConnectionRecord:
-        """Connect or re-authorize: active, generation + 1, the new tokens replace the old."""
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                "INSERT INTO gmail_connections (id, company_id, state, address, google_subject,"
-                " generation, refresh_token_enc, access_token_enc, access_token_expires_at,"
-                " scopes, connected_by, connected_at, last_verified_at)"
-                " VALUES (%(id)s, %(company)s, 'active', %(address)s, %(sub)s, 1, %(rt)s, %(at)s,"
-                " %(exp)s, %(scopes)s, %(by)s, now(), now())"
-                " ON CONFLICT (company_id) DO UPDATE SET state = 'active',"
-                " address = EXCLUDED.address, google_subject = EXCLUDED.google_subject,"
-                " generation = gmail_connections.generation + 1,"
-                " refresh_token_enc = EXCLUDED.refresh_token_enc,"
-                " access_token_enc = EXCLUDED.access_token_enc,"
-                " access_token_expires_at = EXCLUDED.access_token_expires_at,"
-                " scopes = EXCLUDED.scopes, connected_by = EXCLUDED.connected_by,"
-                " connected_at = now(), last_verified_at = now(), broken_reason = NULL,"
-                " broken_at = NULL, updated_at = now()"
-                f" RETURNING {_COLUMNS}",
-                {
-                    "id": str(uuid.uuid4()),
-                    "company": company_id,
-                    "address": address,
-                    "sub": google_subject,
-                    "rt": self._cipher.encrypt(refresh_token),
-                    "at": self._cipher.encrypt(access_token),
-                    "exp": access_token_expires_at,
-                    "scopes": list(scopes),
-                    "by": connected_by,
-                },
-            ).fetchone()
-        assert row is not None
-        return _record(row)
-
-    def mark_broken(self, connection_id: str, generation: int, reason: str) -> bool:
-        """active -> not_connected for this generation. True only for the one caller that moved
-        it, which is the one that publishes AuthBroken."""
-        with self._pool.connection() as conn:
-            cur = conn.execute(
-                "UPDATE gmail_connections SET state = 'not_connected', broken_reason = %s,"
-                " broken_at = now(), access_token_enc = NULL, access_token_expires_at = NULL,"
-                " updated_at = now()"
-                " WHERE id = %s AND generation = %s AND state = 'active'",
-                (reason, connection_id, generation),
-            )
-            return cur.rowcount == 1
-
     def mark_verified(self, connection_id: str, generation: int) -> None:
         with self._pool.connection() as conn:
             conn.execute(
@@ -140,24 +54,6 @@ class PostgresConnections:
                 " WHERE id = %s AND generation = %s AND state = 'active'",
                 (connection_id, generation),
             )
-
-    def revoke(self, company_id: str) -> ConnectionRecord | None:
-        """Delete both tokens and disconnect; returns the record as it was before, or None."""
-        with self._pool.connection() as conn, conn.transaction():
-            before = conn.execute(
-                f"SELECT {_COLUMNS} FROM gmail_connections WHERE company_id = %s FOR UPDATE",
-                (company_id,),
-            ).fetchone()
-            if before is None:
-                return None
-            conn.execute(
-                "UPDATE gmail_connections SET state = 'disconnected', refresh_token_enc = NULL,"
-                " access_token_enc = NULL, access_token_expires_at = NULL, scopes = '{}',"
-                " broken_reason = NULL, broken_at = NULL, updated_at = now()"
-                " WHERE company_id = %s",
-                (company_id,),
-            )
-        return _record(before)
 
     def tokens(self, connection_id: str) -> TokenSet | None:
         with self._pool.connection() as conn:
@@ -256,3 +152,15 @@ class PostgresConnections:
             access_token=self._cipher.decrypt(access) if access is not None else None,
             access_token_expires_at=expires_at,
         )
+
+    def due_for_check(self, *, interval: timedelta, limit: int) -> list[str]:
+        """Company ids of active connections not verified within `interval`, oldest check
+        first (the clock's connection checks)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT company_id FROM gmail_connections WHERE state = 'active'"
+                " AND (last_verified_at IS NULL OR last_verified_at < now() - %s)"
+                " ORDER BY last_verified_at NULLS FIRST LIMIT %s",
+                (interval, limit),
+            ).fetchall()
+        return [str(row["company_id"]) for row in rows]

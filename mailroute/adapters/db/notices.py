@@ -1,38 +1,28 @@
 """The one-per-break notices: `auth_broken_notices`, keyed (connection_id, generation).
 
-`open` inserts the notice for a break (ON CONFLICT DO NOTHING), only while that generation of the
-connection is still broken. `deliver_once` takes a pending notice with `FOR UPDATE SKIP LOCKED`,
-sends it inside that transaction and records the outcome: `sent`, or `pending` with the error and
-one more attempt. So concurrent duplicates skip, a retry re-sends the same notice, a sent one is
-never sent again. Re-authorization raises the generation: a new key, so a later break notifies.
+The notice is opened by the break itself, in its transaction (`connection_transitions`), with
+the account and the reason of that break. `deliver_once` takes a pending notice with
+`FOR UPDATE SKIP LOCKED`, sends it inside that transaction and records the outcome: `sent`, or
+`pending` with the error and one more attempt. So concurrent duplicates skip, a retry re-sends
+the same notice, a sent one is never sent again. Re-authorization raises the generation: a new
+key, so a later break notifies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, timedelta
 
+from mailroute.adapters.db import outbox
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.errors import MailrouteError
 from mailroute.core.records import DeliveryOutcome, PendingNotice
+from mailroute.events import AuthBroken, queues
 
 
 class PostgresNotices:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
-
-    def open(self, connection_id: str, generation: int) -> bool:
-        """Create the notice for this break; True only for the caller that created it."""
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                "INSERT INTO auth_broken_notices (connection_id, generation, company_id, reason)"
-                " SELECT id, generation, company_id, coalesce(broken_reason, 'expired')"
-                " FROM gmail_connections"
-                " WHERE id = %s AND generation = %s AND state = 'not_connected'"
-                " ON CONFLICT (connection_id, generation) DO NOTHING RETURNING 1",
-                (connection_id, generation),
-            ).fetchone()
-        return row is not None
 
     def deliver_once(
         self, connection_id: str, generation: int, send: Callable[[PendingNotice], None]
@@ -45,7 +35,8 @@ class PostgresNotices:
         with self._pool.connection() as conn, conn.transaction():
             row = conn.execute(
                 "SELECT n.company_id, n.reason, n.attempts, n.created_at, c.name,"
-                " c.default_while_gmail_broken, g.address, g.broken_at, g.connected_by"
+                " c.default_while_gmail_broken, n.address, n.broken_at, n.correlation_id,"
+                " g.connected_by"
                 " FROM auth_broken_notices n"
                 " JOIN companies c ON c.id = n.company_id"
                 " JOIN gmail_connections g ON g.id = n.connection_id"
@@ -79,6 +70,7 @@ class PostgresNotices:
                 default_while_broken=row["default_while_gmail_broken"],
                 recipients=tuple(r["email"] for r in recipients),
                 attempts=row["attempts"],
+                correlation_id=row["correlation_id"],
             )
             try:
                 send(notice)
@@ -99,3 +91,36 @@ class PostgresNotices:
         if failure is not None:
             raise failure
         return "sent"
+
+    def ask_again(self, *, older_than: timedelta, limit: int = 100) -> int:
+        """The backstop: for each notice still pending and not asked for within `older_than`
+        (its task dead-lettered, say), write the notify task again. Returns how many."""
+        with self._pool.connection() as conn, conn.transaction():
+            rows = conn.execute(
+                "UPDATE auth_broken_notices SET requeued_at = now()"
+                " WHERE (connection_id, generation) IN (SELECT connection_id, generation"
+                " FROM auth_broken_notices WHERE status = 'pending'"
+                " AND coalesce(requeued_at, created_at) < now() - %s"
+                " ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING connection_id, generation, company_id, reason, address,"
+                " coalesce(broken_at, created_at) AS broken_at, correlation_id",
+                (older_than, limit),
+            ).fetchall()
+            for row in rows:
+                event = AuthBroken(
+                    connection_id=str(row["connection_id"]),
+                    company_id=str(row["company_id"]),
+                    generation=row["generation"],
+                    reason=row["reason"],
+                    broken_at=row["broken_at"],
+                    address=row["address"],
+                    correlation_id=row["correlation_id"],
+                )
+                outbox.add_task(
+                    conn,
+                    queues.NOTIFY,
+                    queues.NOTIFY_ADMINS_ONCE,
+                    [event.to_wire()],
+                    row["correlation_id"],
+                )
+        return len(rows)

@@ -7,27 +7,14 @@ session, and keeps the PKCE code verifier (encrypted) until the callback redeems
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.pool import Pool
+from mailroute.core.oauth import PendingAuthorization
 
 # Rows this long past their expiry are deleted when a new flow starts.
 _KEEP_EXPIRED = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class PendingAuthorization:
-    nonce: str
-    company_id: str
-    user_id: str | None
-    session_hash: str
-    code_verifier: str
-    switch_account: bool
-
-    def __repr__(self) -> str:  # the verifier never reaches a log
-        return f"PendingAuthorization(company_id={self.company_id!r})"
 
 
 class PostgresOAuthStates:

@@ -29,3 +29,13 @@ def make_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = N
         timeout=30,
         reconnect_timeout=120,
     )
+
+
+def database_reachable(pool: Pool) -> str:
+    """'ok', or why not: for /readyz."""
+    try:
+        with pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"

@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 import google.auth.exceptions
@@ -41,6 +40,16 @@ from mailroute.adapters.google.transport import (
 )
 from mailroute.config.settings import Settings
 from mailroute.core.errors import ProviderUnavailableError
+from mailroute.core.oauth import (
+    GMAIL_SEND,
+    ISSUERS,
+    SCOPES,
+    AuthorizationStart,
+    GoogleIdentity,
+    GrantedTokens,
+    RefreshedToken,
+    has_send_scope,
+)
 
 __all__ = [
     "CodeExchangeError",
@@ -52,57 +61,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
-USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
-SCOPES: tuple[str, ...] = ("openid", "email", GMAIL_SEND)
-ISSUERS = frozenset({"https://accounts.google.com", "accounts.google.com"})
-
-
-class RefreshedToken(NamedTuple):
-    """A new access token; unpacks as `(access_token, expires_at, granted_scopes)`."""
-
-    access_token: str
-    expires_at: datetime | None  # aware UTC
-    granted_scopes: tuple[str, ...]
-
-    def __repr__(self) -> str:  # never let a token reach a log through repr()
-        return f"RefreshedToken(expires_at={self.expires_at!r}, scopes={self.granted_scopes!r})"
-
-
-@dataclass(frozen=True)
-class AuthorizationStart:
-    url: str
-    code_verifier: str
-
-    def __repr__(self) -> str:
-        return "AuthorizationStart(...)"
-
-
-@dataclass(frozen=True)
-class GoogleIdentity:
-    subject: str
-    email: str
-    email_verified: bool
-
-
-@dataclass(frozen=True)
-class GrantedTokens:
-    """What a successful code exchange returned, the ID token already verified."""
-
-    identity: GoogleIdentity
-    access_token: str
-    refresh_token: str | None
-    expires_at: datetime | None
-    granted_scopes: tuple[str, ...]
-
-    def __repr__(self) -> str:
-        return f"GrantedTokens(identity={self.identity!r}, scopes={self.granted_scopes!r})"
-
-
-def has_send_scope(scopes: Sequence[str]) -> bool:
-    """True when the granted scopes allow `users.messages.send` with what we asked for."""
-    return GMAIL_SEND in scopes
 
 
 def _aware(expiry: datetime | None) -> datetime | None:

@@ -1,33 +1,41 @@
-"""Queue `dispatch`: store each EmailRequested once and route it."""
+"""Queue `dispatch`: route each email, by id (stored at intake) or as a producer's
+EmailRequested (stored and routed at once)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
 
 from mailroute.events import queues
 from mailroute.services import dispatching
 from mailroute.workers.actors.retry_policy import NEVER_RETRIED, transient_only
-from mailroute.workers.runtime import deps
+from mailroute.workers.dependencies import current, deps
+
+OPTIONS: dict[str, Any] = {
+    "queue_name": queues.DISPATCH,
+    "retry_when": transient_only,
+    "throws": NEVER_RETRIED,
+    "max_backoff": 60_000,
+    "min_backoff": 1_000,
+}
 
 
-@dramatiq.actor(
-    queue_name=queues.DISPATCH,
-    actor_name=queues.DISPATCH_EMAIL,
-    retry_when=transient_only,
-    throws=NEVER_RETRIED,
-    max_backoff=60_000,
-    min_backoff=1_000,
-)
+@dramatiq.actor(actor_name=queues.ROUTE_EMAIL, **OPTIONS)
+def route_email(email_id: str) -> None:
+    """Route one stored email and queue it on its route."""
+    dispatching.route_stored(email_id, deps())
+
+
+@dramatiq.actor(actor_name=queues.DISPATCH_EMAIL, **OPTIONS)
 def dispatch_email(event: Any) -> None:
-    """Store one requested email and queue it on its route."""
-    message = CurrentMessage.get_current_message()
-    dispatching.dispatch(
+    """Store one producer's EmailRequested and queue it on its route."""
+    message_id, correlation_id = current()
+    dispatching.dispatch_requested(
         event,
         deps(),
-        message_id=message.message_id if message else "",
+        message_id=message_id,
+        correlation_id=correlation_id,
         queue=queues.DISPATCH,
         actor=queues.DISPATCH_EMAIL,
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 
 from mailroute.events import queues
 from mailroute.services import notify
 from mailroute.workers.actors.retry_policy import NEVER_RETRIED, transient_only
-from mailroute.workers.runtime import deps
+from mailroute.workers.dependencies import deps
 
 
 @dramatiq.actor(
@@ -18,6 +20,6 @@ from mailroute.workers.runtime import deps
     max_backoff=60_000,
     min_backoff=1_000,
 )
-def notify_admins_once(connection_id: str, generation: int) -> None:
-    """Send the notice for this break of the connection, unless it was sent already."""
-    notify.notify_admins_once(connection_id, int(generation), deps())
+def notify_admins_once(event: Any, generation: int | None = None) -> None:
+    """Deliver the notice of the break this AuthBroken event reports, unless it was already."""
+    notify.notify_of_break(event, generation, deps())

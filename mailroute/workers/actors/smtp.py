@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
 
 from mailroute.events import queues
 from mailroute.services import sending
 from mailroute.workers.actors.retry_policy import NEVER_RETRIED, transient_only
-from mailroute.workers.runtime import deps
+from mailroute.workers.dependencies import current, deps
 
 
 @dramatiq.actor(
@@ -21,6 +20,5 @@ from mailroute.workers.runtime import deps
 )
 def send_via_smtp(email_id: str) -> None:
     """Send one stored email through the default SMTP server."""
-    message = CurrentMessage.get_current_message()
-    claim_key = message.message_id if message else email_id
+    claim_key = current()[0] or email_id
     sending.send_stored_email(email_id, route="default", claim_key=claim_key, deps=deps())

@@ -15,7 +15,7 @@ from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.google.oauth import GoogleOAuth
-from mailroute.adapters.rabbitmq import DramatiqQueues
+from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.config.settings import Settings
 from mailroute.core.mime import email_id_for
 from mailroute.core.records import ConnectionRecord

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from mailroute.adapters.db.connections import PostgresConnections
-from mailroute.adapters.db.emails import due_retries
+from mailroute.adapters.db.email_sweeps import PostgresEmailSweeps
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.rabbitmq import DramatiqQueues
+from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.config.settings import Settings
 from mailroute.core.connection import BrokenReason, explain
 from mailroute.core.routing import not_connected_message
+from mailroute.services.sweeps import requeue
 from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import SandboxClient
 from tests.integration.gmail_sending.conftest import GmailCompany
@@ -91,11 +92,9 @@ def test_a_retry_after_hours_away_is_parked_for_the_clock_not_held_by_a_worker(
             "UPDATE emails SET next_attempt_at = now() - interval '1 second' WHERE id = %s",
             (email_id,),
         )
-    due = due_retries(database)
-    assert (email_id, "gmail") in due
-    queues = DramatiqQueues(broker)
-    for found_id, route in due:
-        queues.schedule_send(route, found_id)
+    due = PostgresEmailSweeps(database).due_retries()
+    assert (email_id, "gmail") in [(d.email_id, d.route) for d in due]
+    requeue(due, DramatiqQueues(broker))
 
     row = finished(email_id)
     assert row["status"] == "sent"

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from mailroute.adapters.db.pool import Pool
-from mailroute.bootstrap import build_deps
+from mailroute.bootstrap.adapters import dependencies
 from mailroute.config.settings import Settings
 from mailroute.core.records import ConnectionRecord
 from mailroute.services import dispatching
-from mailroute.services.deps import Deps
+from mailroute.services.dependencies import Dependencies
 from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import TestCompany
 from tests.integration.gmail_sending.conftest import GmailCompany
@@ -21,8 +21,8 @@ from tests.stack import Process
 
 
 @pytest.fixture
-def deps(settings: Settings, broker: Any, database: Pool) -> Deps:
-    return build_deps(settings, broker, database)
+def deps(settings: Settings, broker: Any, database: Pool) -> Dependencies:
+    return dependencies(settings, broker, database)
 
 
 def _broken_then_failed(
@@ -42,7 +42,7 @@ def _broken_then_failed(
 def test_the_emails_that_failed_while_not_connected_are_counted_and_sent_after_reauthorizing(
     gmail_company: GmailCompany,
     google: GoogleSandbox,
-    deps: Deps,
+    deps: Dependencies,
     connect_gmail: Callable[[TestCompany, str], ConnectionRecord],
     publish: Callable[..., str],
     finished: Callable[..., dict[str, Any]],

@@ -27,7 +27,7 @@ import mailroute.core.pacing
 import mailroute.services.sending
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.rabbitmq import DramatiqQueues
+from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.core.mime import email_id_for
 from mailroute.events import EmailRequested, queues
 from mailroute_sandbox.client import SandboxClient as GoogleSandbox

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,11 +18,12 @@ from tests.stack import LOG_DIR, MAILROUTE, Process
 
 
 @pytest.fixture
-def intake(database: Any, broker: Any, settings: Any) -> Intake:
-    from mailroute.adapters.db.companies import PostgresCompanies
-    from mailroute.adapters.rabbitmq import DramatiqQueues
+def intake(database: Any, broker_vhost: str, settings: Any) -> Iterator[Intake]:
+    from mailroute.bootstrap import build_producer
 
-    return Intake(PostgresCompanies(database), DramatiqQueues(broker), settings.max_email_bytes)
+    producer = build_producer(settings)
+    yield producer.intake
+    producer.close()
 
 
 def test_python_publish_accepts_an_event_and_it_is_sent(
@@ -124,7 +126,7 @@ def test_every_log_line_of_a_message_carries_its_ids_and_no_body(
         ]
     worker_lines = [line for line in lines if "actor" in line]
     assert {line["actor"] for line in worker_lines} == {
-        "mailroute.dispatch_email",
+        "mailroute.route_email",
         "mailroute.send_via_smtp",
     }
     for line in worker_lines:

@@ -22,19 +22,23 @@ class LogContext(Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         structlog.contextvars.clear_contextvars()
+        first = message.args[0] if message.args else None
         fields: dict[str, Any] = {
             "message_id": message.message_id,
             "actor": message.actor_name,
             "queue": message.queue_name,
             "retries": message.options.get("retries", 0),
-            "correlation_id": message.options.get("correlation_id", message.message_id),
         }
-        if message.actor_name != "mailroute.dispatch_email" and message.args:
-            first = message.args[0]
-            if isinstance(first, str):
-                fields["email_id"] = first
-        elif message.args and isinstance(message.args[0], dict):
-            fields["company_id"] = str(message.args[0].get("company_id", ""))[:64]
+        correlation_id = message.options.get("correlation_id")
+        if isinstance(first, str):  # an email id: route, send
+            fields["email_id"] = first[:64]
+        elif isinstance(first, dict):  # an event: EmailRequested, AuthBroken
+            for key in ("company_id", "connection_id"):
+                if key in first:
+                    fields[key] = str(first[key])[:64]
+            correlation_id = correlation_id or first.get("correlation_id")
+        # One id per email from intake on; a raw message without one is given its message id.
+        fields["correlation_id"] = str(correlation_id or message.message_id)[:100]
         if getattr(message, "redelivered", False):
             fields["redelivered"] = True
         structlog.contextvars.bind_contextvars(**fields)

@@ -1,5 +1,5 @@
-"""The worker process's dependencies, built on first use (after fork, never at import), or at
-boot by `warm_up`."""
+"""This worker process's dependencies, built by `mailroute.bootstrap` on first use (after fork,
+never at import), or at boot by `warm_up`; and what an actor reads of its current message."""
 
 from __future__ import annotations
 
@@ -7,35 +7,40 @@ import threading
 import time
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
-from mailroute.adapters.db.pool import Pool, make_pool
+from mailroute.adapters.db.pool import Pool
+from mailroute.bootstrap import build_worker
 from mailroute.config.settings import Settings
-from mailroute.services.deps import Deps
+from mailroute.services.dependencies import Dependencies
 
 _lock = threading.Lock()
-_deps: Deps | None = None
+_deps: Dependencies | None = None
 _pool: Pool | None = None
 
 
-def deps() -> Deps:
+def deps() -> Dependencies:
     global _deps, _pool
     if _deps is None:
         with _lock:
             if _deps is None:
-                from mailroute.bootstrap import build_deps
-
-                settings = Settings.from_env()
-                # Every connection a worker thread may need, opened up front.
-                _pool = make_pool(settings, min_size=settings.db_pool_size)
-                _pool.open(wait=False)
-                _deps = build_deps(settings, dramatiq.get_broker(), _pool, relay_in_background=True)
+                _deps, _pool = build_worker(Settings.from_env(), dramatiq.get_broker())  # type: ignore[arg-type]
     return _deps
 
 
-def set_deps(value: Deps | None) -> None:
-    """For tests: run the actors against fakes."""
+def set_deps(value: Dependencies | None) -> None:
+    """For unit tests: run the actors against fakes."""
     global _deps
     _deps = value
+
+
+def current() -> tuple[str, str]:
+    """The current message's id and its correlation id (the id itself when it has none)."""
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return "", ""
+    message_id = message.message_id
+    return message_id, str(message.options.get("correlation_id") or message_id)
 
 
 def warm_up(timeout: float = 10.0) -> None:

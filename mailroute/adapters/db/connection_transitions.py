@@ -1,0 +1,168 @@
+"""A Gmail connection's transitions, each one transaction that also writes its events to the
+outbox (and the break, its notice and the notify task):
+
+    connect / re-authorize   -> active, generation + 1, new tokens          (any state)
+    break_connection(gen.)   -> active -> not_connected; for exactly one caller, with the notice
+    revoke                   -> disconnected, both tokens deleted
+
+Every transition writes `GmailConnectionChanged`; the break also writes `AuthBroken`, opens the
+one notice for (connection, generation) naming the account and the reason, and writes the
+`notify_admins_once` task carrying the `AuthBroken` event: the notice goes out because that
+event is delivered, once the broker takes it, whenever that is.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import DictRow
+
+from mailroute.adapters.crypto import TokenCipher
+from mailroute.adapters.db import outbox
+from mailroute.adapters.db.connection_rows import COLUMNS, record
+from mailroute.adapters.db.pool import Pool
+from mailroute.core.records import Broken, ConnectionRecord
+from mailroute.events import AuthBroken, GmailConnectionChanged, queues
+
+CONNECTION_CHANGED = "connection.changed"
+AUTH_BROKEN = "connection.auth_broken"
+
+_CONNECT = (
+    "INSERT INTO gmail_connections (id, company_id, state, address, google_subject,"
+    " generation, refresh_token_enc, access_token_enc, access_token_expires_at,"
+    " scopes, connected_by, connected_at, last_verified_at)"
+    " VALUES (%(id)s, %(company)s, 'active', %(address)s, %(sub)s, 1, %(rt)s, %(at)s,"
+    " %(exp)s, %(scopes)s, %(by)s, now(), now())"
+    " ON CONFLICT (company_id) DO UPDATE SET state = 'active',"
+    " address = EXCLUDED.address, google_subject = EXCLUDED.google_subject,"
+    " generation = gmail_connections.generation + 1,"
+    " refresh_token_enc = EXCLUDED.refresh_token_enc,"
+    " access_token_enc = EXCLUDED.access_token_enc,"
+    " access_token_expires_at = EXCLUDED.access_token_expires_at,"
+    " scopes = EXCLUDED.scopes, connected_by = EXCLUDED.connected_by,"
+    " connected_at = now(), last_verified_at = now(), broken_reason = NULL,"
+    " broken_at = NULL, updated_at = now()"
+    f" RETURNING {COLUMNS}"
+)
+_BREAK = (
+    "UPDATE gmail_connections SET state = 'not_connected', broken_reason = %s,"
+    " broken_at = now(), access_token_enc = NULL, access_token_expires_at = NULL,"
+    " updated_at = now() WHERE id = %s AND generation = %s AND state = 'active'"
+    f" RETURNING {COLUMNS}"
+)
+_OPEN_NOTICE = (
+    "INSERT INTO auth_broken_notices (connection_id, generation, company_id, reason, address,"
+    " broken_at, correlation_id) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (connection_id, generation) DO NOTHING"
+)
+_REVOKE = (
+    "UPDATE gmail_connections SET state = 'disconnected', refresh_token_enc = NULL,"
+    " access_token_enc = NULL, access_token_expires_at = NULL, scopes = '{}',"
+    " broken_reason = NULL, broken_at = NULL, updated_at = now()"
+    f" WHERE company_id = %s RETURNING {COLUMNS}"
+)
+
+
+def _changed(
+    conn: Connection[DictRow], after: ConnectionRecord, correlation_id: str | None = None
+) -> int:
+    event = GmailConnectionChanged(
+        connection_id=after.id,
+        company_id=after.company_id,
+        state=after.state,
+        generation=after.generation,
+        address=after.address,
+        reason=after.broken_reason,
+        changed_at=datetime.now(UTC),
+    )
+    return outbox.add_event(conn, CONNECTION_CHANGED, event.to_wire(), correlation_id)
+
+
+class ConnectionTransitionsSql:
+    _pool: Pool
+    _cipher: TokenCipher
+
+    def connect(
+        self,
+        company_id: str,
+        *,
+        address: str,
+        google_subject: str,
+        refresh_token: str,
+        access_token: str,
+        access_token_expires_at: datetime | None,
+        scopes: Sequence[str],
+        connected_by: str | None,
+    ) -> tuple[ConnectionRecord, list[int]]:
+        """Connect or re-authorize: active, generation + 1, the new tokens replace the old.
+        Returns the record and the outbox id of its `GmailConnectionChanged`."""
+        params: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "company": company_id,
+            "address": address,
+            "sub": google_subject,
+            "rt": self._cipher.encrypt(refresh_token),
+            "at": self._cipher.encrypt(access_token),
+            "exp": access_token_expires_at,
+            "scopes": list(scopes),
+            "by": connected_by,
+        }
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(_CONNECT, params).fetchone()
+            assert row is not None
+            after = record(row)
+            return after, [_changed(conn, after)]
+
+    def break_connection(
+        self, connection_id: str, generation: int, reason: str, correlation_id: str
+    ) -> Broken | None:
+        """active -> not_connected for this generation, for the one caller that moves it
+        (None for every other); with the notice, the events and the notify task."""
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(_BREAK, (reason, connection_id, generation)).fetchone()
+            if row is None:
+                return None
+            after = record(row)
+            event = AuthBroken(
+                connection_id=after.id,
+                company_id=after.company_id,
+                generation=after.generation,
+                reason=reason,
+                broken_at=after.broken_at or datetime.now(UTC),
+                address=after.address,
+                correlation_id=correlation_id,
+            )
+            conn.execute(
+                _OPEN_NOTICE,
+                (
+                    after.id,
+                    after.generation,
+                    after.company_id,
+                    reason,
+                    after.address,
+                    event.broken_at,
+                    correlation_id,
+                ),
+            )
+            wire = event.to_wire()
+            ids = [
+                outbox.add_event(conn, AUTH_BROKEN, wire, correlation_id),
+                _changed(conn, after, correlation_id),
+                outbox.add_task(
+                    conn, queues.NOTIFY, queues.NOTIFY_ADMINS_ONCE, [wire], correlation_id
+                ),
+            ]
+        return Broken(event=event, record=after, outbox_ids=ids)
+
+    def revoke(self, company_id: str) -> tuple[ConnectionRecord | None, list[int]]:
+        """Delete both tokens and disconnect; the record after, or None when there is none."""
+        with self._pool.connection() as conn, conn.transaction():
+            row = conn.execute(_REVOKE, (company_id,)).fetchone()
+            if row is None:
+                return None, []
+            after = record(row)
+            return after, [_changed(conn, after)]

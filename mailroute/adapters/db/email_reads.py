@@ -1,0 +1,88 @@
+"""Reading emails for the API and the settings page, and sending a failed one again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailroute.adapters.db.pool import Pool
+from mailroute.core.model import Route
+from mailroute.core.records import EmailView
+
+
+class EmailReadsSql:
+    _pool: Pool
+
+    def get(self, email_id: str, company_id: str) -> EmailView | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT * FROM emails WHERE id = %s AND company_id = %s", (email_id, company_id)
+            ).fetchone()
+        return _view(row) if row else None
+
+    def recent(self, company_id: str, limit: int = 20) -> list[EmailView]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM emails WHERE company_id = %s ORDER BY created_at DESC LIMIT %s",
+                (company_id, limit),
+            ).fetchall()
+        return [_view(r) for r in rows]
+
+    def retry_target(self, email_id: str, company_id: str) -> tuple[str, str, str | None] | None:
+        """(status, sender_choice, correlation_id) of the company's email, or None when unknown."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT status, sender_choice, correlation_id FROM emails"
+                " WHERE id = %s AND company_id = %s",
+                (email_id, company_id),
+            ).fetchone()
+        return (row["status"], row["sender_choice"], row["correlation_id"]) if row else None
+
+    def redispatch(
+        self, email_id: str, company_id: str, *, route: Route, from_address: str
+    ) -> bool:
+        """failed -> queued on `route`, a fresh attempt count, the same Message-ID. True for the
+        one caller that moved it."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "UPDATE emails SET status = 'queued', route = %s, from_address = %s,"
+                " attempts = 0, error_code = NULL, error_message = NULL, failed_at = NULL,"
+                " claim_key = NULL, next_attempt_at = NULL, parked = false,"
+                " broken_generation = NULL, updated_at = now()"
+                " WHERE id = %s AND company_id = %s AND status = 'failed'",
+                (route, from_address, email_id, company_id),
+            )
+            return cur.rowcount == 1
+
+    def failed_while_not_connected(self, company_id: str, generation: int) -> list[str]:
+        """Ids of the company's emails that failed gmail_not_connected under `generation`."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id FROM emails WHERE company_id = %s AND status = 'failed'"
+                " AND error_code = 'gmail_not_connected' AND broken_generation = %s"
+                " ORDER BY created_at",
+                (company_id, generation),
+            ).fetchall()
+        return [str(r["id"]) for r in rows]
+
+
+def _view(row: dict[str, Any]) -> EmailView:
+    return EmailView(
+        id=str(row["id"]),
+        company_id=str(row["company_id"]),
+        event_id=row["event_id"],
+        kind=row["kind"],
+        status=row["status"],
+        route=row["route"],
+        from_address=row["from_address"],
+        to=list(row["to_addrs"]),
+        subject=row["subject"],
+        attempts=row["attempts"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        provider_message_id=row["provider_message_id"],
+        message_id=row["message_id"],
+        possible_duplicate=row["possible_duplicate"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        sent_at=row["sent_at"],
+    )

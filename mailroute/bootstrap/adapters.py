@@ -1,0 +1,125 @@
+"""Adapters shared by several kinds of process, each built from the process's one `Settings`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dramatiq
+
+from mailroute.adapters.crypto import TokenCipher
+from mailroute.adapters.db.companies import RecentSenderContexts, sender_context
+from mailroute.adapters.db.connections import PostgresConnections
+from mailroute.adapters.db.emails import PostgresEmails
+from mailroute.adapters.db.notices import PostgresNotices
+from mailroute.adapters.db.oauth_states import PostgresOAuthStates
+from mailroute.adapters.db.outbox import OutboxRow
+from mailroute.adapters.db.pacing import PostgresPacing
+from mailroute.adapters.db.pool import Pool, make_pool
+from mailroute.adapters.google.gmail import GmailSender
+from mailroute.adapters.google.oauth import GoogleOAuth
+from mailroute.adapters.google.tokens import GmailTokens
+from mailroute.adapters.pacing_metrics import PrometheusPacingMetrics
+from mailroute.adapters.rabbitmq.publisher import PikaPublisher
+from mailroute.adapters.rabbitmq.queues import DramatiqQueues
+from mailroute.adapters.rabbitmq.relay import OutboxRelay, RelayInBackground
+from mailroute.adapters.smtp import SmtpSender, SmtpServer
+from mailroute.config.settings import Settings
+from mailroute.core.pacing import PacingPolicy
+from mailroute.core.ports import Outbox
+from mailroute.core.retry import RetryPolicy
+from mailroute.services.authorization_state import StateSigner
+from mailroute.services.connections import GmailConnections
+from mailroute.services.dependencies import Dependencies
+from mailroute.services.intake import fail_refused_task
+
+
+def open_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None) -> Pool:
+    pool = make_pool(settings, min_size=min_size, max_size=max_size)
+    pool.open(wait=False)
+    return pool
+
+
+def outbox_relay(settings: Settings, pool: Pool) -> OutboxRelay:
+    """The relay, with what it does when the broker refuses a row: the email it was about
+    fails with `broker_refused` (and that failure's event goes through the same relay)."""
+    emails = PostgresEmails(pool)
+
+    def on_refused(row: OutboxRow, reason: str) -> None:
+        fail_refused_task(emails, relay, row.actor_name, row.args, reason)
+
+    relay = OutboxRelay(
+        pool, PikaPublisher(settings.rabbitmq_url, settings.events_exchange), on_refused
+    )
+    return relay
+
+
+def gmail_connections(settings: Settings, pool: Pool, outbox: Outbox) -> GmailConnections:
+    """The Gmail connection use cases (connect, verify, revoke), for the web app and the clock."""
+    cipher = TokenCipher(settings.token_encryption_keys)
+    return GmailConnections(
+        connections=PostgresConnections(pool, cipher),
+        states=PostgresOAuthStates(pool, cipher),
+        oauth=GoogleOAuth(settings),
+        signer=StateSigner(settings.secret_key),
+        outbox=outbox,
+        secret_key=settings.secret_key,
+    )
+
+
+def dependencies(
+    settings: Settings,
+    broker: dramatiq.Broker,
+    pool: Pool,
+    *,
+    relay_in_background: bool = False,
+) -> Dependencies:
+    """Everything the dispatch, send and notify use cases need (worker processes, and the web
+    app's retries). Worker processes relay outbox rows from a thread of their own, in batches
+    (`relay_in_background`); elsewhere right after their commit."""
+    relay = outbox_relay(settings, pool)
+    connections = PostgresConnections(pool, TokenCipher(settings.token_encryption_keys))
+    oauth = GoogleOAuth(settings)
+    tokens = GmailTokens(
+        connections,
+        lambda refresh_token: oauth.refresh(refresh_token)[:2],
+        margin=timedelta(seconds=settings.gmail_token_refresh_margin_seconds),
+    )
+    retry_base = settings.retry_base_seconds
+    return Dependencies(
+        settings=settings,
+        emails=PostgresEmails(pool),
+        sender_context=lambda company_id: sender_context(pool, company_id),
+        transports={
+            "default": SmtpSender(
+                SmtpServer.from_url(settings.smtp_url), timeout=settings.smtp_timeout_seconds
+            ),
+        },
+        queue=DramatiqQueues(broker),
+        outbox=RelayInBackground(relay) if relay_in_background else relay,
+        breaks=connections,
+        notices=PostgresNotices(pool),
+        retry_policy=RetryPolicy(max_attempts=settings.smtp_max_attempts, base_seconds=retry_base),
+        gmail_retry_policy=RetryPolicy(
+            max_attempts=settings.gmail_max_attempts, base_seconds=retry_base
+        ),
+        gmail=GmailSender(
+            tokens,
+            root_url=settings.google_endpoint("gmail_root_url"),
+            timeout=settings.gmail_timeout_seconds,
+            upload_threshold=settings.gmail_upload_threshold_bytes,
+            resumable_threshold=settings.gmail_resumable_threshold_bytes,
+        ),
+        max_scheduled_delay_seconds=settings.max_scheduled_retry_seconds,
+        pacing=PostgresPacing(pool),
+        pacing_policy=PacingPolicy(
+            sends_per_minute=settings.gmail_sends_per_minute,
+            max_concurrent=settings.gmail_max_concurrent_sends,
+            max_delay_seconds=settings.max_scheduled_retry_seconds,
+            # A lease outlives the slowest send: a token refresh and the request's own timeout.
+            lease_seconds=4 * settings.gmail_timeout_seconds,
+        ),
+        pacing_metrics=PrometheusPacingMetrics(),
+        recent_sender_context=RecentSenderContexts(
+            lambda company_id: sender_context(pool, company_id)
+        ),
+    )

@@ -1,0 +1,81 @@
+"""The CLI: each command takes only what it uses, built on first use on a small pool."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from mailroute.adapters.crypto import TokenCipher
+from mailroute.adapters.db.companies import PostgresCompanies
+from mailroute.adapters.db.connections import PostgresConnections
+from mailroute.adapters.db.dead_letters import PostgresDeadLetters
+from mailroute.adapters.db.emails import PostgresEmails
+from mailroute.adapters.db.login_links import PostgresLoginLinks
+from mailroute.adapters.db.pool import Pool, make_pool
+from mailroute.adapters.rabbitmq.broker import build_broker
+from mailroute.adapters.rabbitmq.dead_letters import RabbitDeadLetters
+from mailroute.adapters.rabbitmq.queues import DramatiqQueues
+from mailroute.bootstrap.adapters import outbox_relay
+from mailroute.config.settings import Settings
+from mailroute.services.intake import Intake
+
+
+class CliServices:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def pool(self) -> Pool:
+        pool = make_pool(self.settings, max_size=2)
+        pool.open(wait=True, timeout=10)
+        return pool
+
+    @cached_property
+    def broker(self) -> RabbitmqBroker:
+        return build_broker(self.settings.rabbitmq_url, worker=False)
+
+    @cached_property
+    def companies(self) -> PostgresCompanies:
+        return PostgresCompanies(self.pool)
+
+    @cached_property
+    def emails(self) -> PostgresEmails:
+        return PostgresEmails(self.pool)
+
+    @cached_property
+    def intake(self) -> Intake:
+        relay = outbox_relay(self.settings, self.pool)
+        return Intake(
+            self.companies,
+            self.emails,
+            relay,
+            DramatiqQueues(self.broker),
+            self.settings.max_email_bytes,
+        )
+
+    @cached_property
+    def dead_letter_reasons(self) -> PostgresDeadLetters:
+        return PostgresDeadLetters(self.pool)
+
+    @cached_property
+    def dead_letters(self) -> RabbitDeadLetters:
+        return RabbitDeadLetters(self.settings.rabbitmq_url)
+
+    @cached_property
+    def login_links(self) -> PostgresLoginLinks:
+        return PostgresLoginLinks(self.pool)
+
+    def connections(self) -> PostgresConnections:
+        """Raises ValueError when TOKEN_ENCRYPTION_KEYS holds no usable key."""
+        return PostgresConnections(self.pool, TokenCipher(self.settings.token_encryption_keys))
+
+    def close(self) -> None:
+        if "broker" in self.__dict__:
+            self.broker.close()
+        if "pool" in self.__dict__:
+            self.pool.close()
+
+
+def build_cli(settings: Settings) -> CliServices:
+    return CliServices(settings)

@@ -1,0 +1,65 @@
+"""The clock process: its relay, the sweeps it re-queues from, the notices' backstop, the
+connection checks and the earlier release's waiting requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from mailroute.adapters.crypto import TokenCipher
+from mailroute.adapters.db.companies import PostgresCompanies
+from mailroute.adapters.db.connections import PostgresConnections
+from mailroute.adapters.db.email_sweeps import PostgresEmailSweeps
+from mailroute.adapters.db.emails import PostgresEmails
+from mailroute.adapters.db.legacy_intake import PostgresLegacyIntake
+from mailroute.adapters.db.notices import PostgresNotices
+from mailroute.adapters.db.pool import Pool
+from mailroute.adapters.rabbitmq.broker import build_broker
+from mailroute.adapters.rabbitmq.queues import DramatiqQueues
+from mailroute.adapters.rabbitmq.relay import OutboxRelay
+from mailroute.bootstrap.adapters import gmail_connections, open_pool, outbox_relay
+from mailroute.config.settings import Settings
+from mailroute.services.connections import GmailConnections
+from mailroute.services.intake import Intake
+
+
+@dataclass
+class ClockServices:
+    settings: Settings
+    pool: Pool
+    broker: RabbitmqBroker
+    relay: OutboxRelay
+    queue: DramatiqQueues
+    sweeps: PostgresEmailSweeps
+    notices: PostgresNotices
+    connections: PostgresConnections
+    gmail: GmailConnections
+    intake: Intake
+    legacy_intake: PostgresLegacyIntake
+
+    def close(self) -> None:
+        self.broker.close()
+        self.pool.close()
+
+
+def build_clock(settings: Settings) -> ClockServices:
+    pool = open_pool(settings, max_size=2)
+    broker = build_broker(settings.rabbitmq_url, worker=False)
+    relay = outbox_relay(settings, pool)
+    queue = DramatiqQueues(broker)
+    return ClockServices(
+        settings=settings,
+        pool=pool,
+        broker=broker,
+        relay=relay,
+        queue=queue,
+        sweeps=PostgresEmailSweeps(pool),
+        notices=PostgresNotices(pool),
+        connections=PostgresConnections(pool, TokenCipher(settings.token_encryption_keys)),
+        gmail=gmail_connections(settings, pool, relay),
+        intake=Intake(
+            PostgresCompanies(pool), PostgresEmails(pool), relay, queue, settings.max_email_bytes
+        ),
+        legacy_intake=PostgresLegacyIntake(pool),
+    )

@@ -1,0 +1,41 @@
+"""Python producers (`mailroute.producer.publish`): the intake on a small pool and a broker that
+fails fast."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from mailroute.adapters.db.companies import PostgresCompanies
+from mailroute.adapters.db.emails import PostgresEmails
+from mailroute.adapters.db.pool import Pool
+from mailroute.adapters.rabbitmq.broker import build_broker
+from mailroute.adapters.rabbitmq.queues import DramatiqQueues
+from mailroute.bootstrap.adapters import open_pool, outbox_relay
+from mailroute.config.settings import Settings
+from mailroute.services.intake import Intake
+
+
+@dataclass
+class Producer:
+    intake: Intake
+    pool: Pool
+    broker: RabbitmqBroker
+
+    def close(self) -> None:
+        self.broker.close()
+        self.pool.close()
+
+
+def build_producer(settings: Settings) -> Producer:
+    pool = open_pool(settings, max_size=4)
+    broker = build_broker(settings.rabbitmq_url, worker=False)
+    intake = Intake(
+        PostgresCompanies(pool),
+        PostgresEmails(pool),
+        outbox_relay(settings, pool),
+        DramatiqQueues(broker),
+        settings.max_email_bytes,
+    )
+    return Producer(intake, pool, broker)

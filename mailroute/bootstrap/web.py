@@ -1,0 +1,66 @@
+"""The web app: one pool and a fail-fast broker, the intake, the Gmail connection use cases,
+the reads the pages and the API show, and the use cases' dependencies for retries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from mailroute.adapters.crypto import TokenCipher
+from mailroute.adapters.db.companies import PostgresCompanies
+from mailroute.adapters.db.connections import PostgresConnections
+from mailroute.adapters.db.emails import PostgresEmails
+from mailroute.adapters.db.login_links import PostgresLoginLinks
+from mailroute.adapters.db.pool import Pool, database_reachable
+from mailroute.adapters.rabbitmq.broker import build_broker
+from mailroute.adapters.rabbitmq.health import broker_reachable
+from mailroute.bootstrap.adapters import dependencies, gmail_connections, open_pool
+from mailroute.config.settings import Settings
+from mailroute.services.connections import GmailConnections
+from mailroute.services.dependencies import Dependencies
+from mailroute.services.intake import Intake
+
+
+@dataclass
+class WebServices:
+    settings: Settings
+    pool: Pool
+    broker: RabbitmqBroker
+    companies: PostgresCompanies
+    emails: PostgresEmails
+    intake: Intake
+    service: GmailConnections
+    connections: PostgresConnections
+    login_links: PostgresLoginLinks
+    deps: Dependencies
+    readiness: Callable[[], dict[str, str]]
+
+    def close(self) -> None:
+        self.broker.close()
+        self.pool.close()
+
+
+def build_web(settings: Settings) -> WebServices:
+    pool = open_pool(settings)
+    broker = build_broker(settings.rabbitmq_url, worker=False)
+    deps = dependencies(settings, broker, pool)
+    companies = PostgresCompanies(pool)
+    emails = PostgresEmails(pool)
+    return WebServices(
+        settings=settings,
+        pool=pool,
+        broker=broker,
+        companies=companies,
+        emails=emails,
+        intake=Intake(companies, emails, deps.outbox, deps.queue, settings.max_email_bytes),
+        service=gmail_connections(settings, pool, deps.outbox),
+        connections=PostgresConnections(pool, TokenCipher(settings.token_encryption_keys)),
+        login_links=PostgresLoginLinks(pool),
+        deps=deps,
+        readiness=lambda: {
+            "database": database_reachable(pool),
+            "broker": broker_reachable(settings.rabbitmq_url),
+        },
+    )

@@ -1,0 +1,40 @@
+"""Token encryption keys: tokens new-key, tokens reencrypt."""
+
+from __future__ import annotations
+
+import click
+
+from mailroute.adapters.crypto import TokenCipher
+from mailroute.cli.context import services
+from mailroute.core.errors import TokenDecryptionError
+
+
+def register(main: click.Group) -> None:
+    main.add_command(tokens)
+
+
+@click.group()
+def tokens() -> None:
+    """Token encryption keys (TOKEN_ENCRYPTION_KEYS)."""
+
+
+@tokens.command("new-key")
+def tokens_new_key() -> None:
+    """Print a new key. Put it first in TOKEN_ENCRYPTION_KEYS (keep the old ones after it),
+    restart, then run `mailroute tokens reencrypt`."""
+    click.echo(TokenCipher.new_key())
+
+
+@tokens.command("reencrypt")
+def tokens_reencrypt() -> None:
+    """Re-encrypt every stored token under the newest key; old keys can then be removed."""
+    with services() as built:
+        try:
+            count = built.connections().reencrypt_all()
+        except TokenDecryptionError as exc:
+            raise click.ClickException(
+                f"{exc}: add the old key back to TOKEN_ENCRYPTION_KEYS (after the new one)"
+            ) from None
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"re-encrypted the tokens of {count} connection(s) under the newest key")
