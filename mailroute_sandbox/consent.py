@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mailroute_sandbox.app import state_of
-from mailroute_sandbox.grants import AuthCode
+from mailroute_sandbox.grant_records import AuthCode
 from mailroute_sandbox.scopes import GMAIL_SEND, normalise, scope_text
 from mailroute_sandbox.state import SandboxState
 

@@ -30,7 +30,7 @@ from mailroute_sandbox.control_bodies import (
     SettingsBody,
     SmtpFailNext,
 )
-from mailroute_sandbox.grants import DEATH_REASONS
+from mailroute_sandbox.grant_records import DEATH_REASONS
 from mailroute_sandbox.limits import ApiFault
 from mailroute_sandbox.smtp_sink import SmtpFault
 from mailroute_sandbox.state import SandboxState

@@ -1,98 +1,43 @@
-"""OAuth grants as Google keeps them: authorization codes, refresh tokens, access tokens.
+"""OAuth grants as Google keeps them: the thread-safe store of authorization codes, grants,
+refresh tokens and access tokens, and every way a token dies.
 
-A `Grant` is what one code exchange created: an account's consent to a client for some scopes,
-with at most one refresh token. Access tokens hang off a grant. Killing a grant (the user revokes,
-a password change, an admin policy, ...) records the reason so the token endpoint can answer with
-Google's exact `error` / `error_description`.
+The records it keeps and the token endpoint's refusals are in `mailroute_sandbox.grant_records`;
+they are importable from here too.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import itertools
 import secrets
 import threading
-from dataclasses import dataclass, field
 
 from mailroute_sandbox import clock
+from mailroute_sandbox.grant_records import (
+    DEATH_REASONS,
+    EXPIRED_OR_REVOKED,
+    AccessToken,
+    AuthCode,
+    Grant,
+    OAuthError,
+    pkce_matches,
+)
 from mailroute_sandbox.scopes import normalise, scope_text
+
+__all__ = [
+    "CODE_TTL_SECONDS",
+    "DEATH_REASONS",
+    "EXPIRED_OR_REVOKED",
+    "MAX_REFRESH_TOKENS_PER_CLIENT",
+    "AccessToken",
+    "AuthCode",
+    "Grant",
+    "GrantStore",
+    "OAuthError",
+    "pkce_matches",
+]
 
 CODE_TTL_SECONDS = 600.0
 MAX_REFRESH_TOKENS_PER_CLIENT = 100
-EXPIRED_OR_REVOKED = "Token has been expired or revoked."
-
-# reason -> (error, error_description) at the token endpoint
-DEATH_REASONS: dict[str, tuple[str, str]] = {
-    "expired_or_revoked": ("invalid_grant", EXPIRED_OR_REVOKED),
-    "revoked": ("invalid_grant", EXPIRED_OR_REVOKED),
-    "password_changed": ("invalid_grant", EXPIRED_OR_REVOKED),
-    "testing_mode_expired": ("invalid_grant", EXPIRED_OR_REVOKED),
-    "idle_six_months": ("invalid_grant", EXPIRED_OR_REVOKED),
-    "token_limit": ("invalid_grant", EXPIRED_OR_REVOKED),
-    "account_deleted": ("invalid_grant", "Account has been deleted"),
-    "admin_policy": ("admin_policy_enforced", "Access blocked by organization policy"),
-}
-
-
-class OAuthError(Exception):
-    """A token-endpoint refusal: HTTP status plus Google's `error` and `error_description`."""
-
-    def __init__(self, status: int, error: str, description: str) -> None:
-        super().__init__(f"{error}: {description}")
-        self.status = status
-        self.error = error
-        self.description = description
-
-
-@dataclass
-class AuthCode:
-    code: str
-    client_id: str
-    redirect_uri: str
-    account: str
-    scopes: tuple[str, ...]
-    code_challenge: str | None
-    challenge_method: str
-    offline: bool
-    prompt_consent: bool
-    nonce: str | None
-    issued_at: float = field(default_factory=clock.now)
-    used: bool = False
-
-
-@dataclass
-class Grant:
-    id: int
-    account: str
-    client_id: str
-    scopes: tuple[str, ...]
-    refresh_token: str | None
-    created_at: float = field(default_factory=clock.now)
-    death: str | None = None
-
-
-@dataclass
-class AccessToken:
-    token: str
-    grant_id: int
-    account: str
-    scopes: tuple[str, ...]
-    expires_at: float
-    revoked: bool = False
-
-    def is_live(self, at: float) -> bool:
-        return not self.revoked and at < self.expires_at
-
-
-def pkce_matches(verifier: str, challenge: str, method: str) -> bool:
-    if method.upper() == "S256":
-        digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
-        expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-    else:
-        expected = verifier
-    return hmac.compare_digest(expected, challenge)
 
 
 class GrantStore:

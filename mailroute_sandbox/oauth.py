@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from mailroute_sandbox import errors
 from mailroute_sandbox.app import state_of
-from mailroute_sandbox.grants import Grant, OAuthError
+from mailroute_sandbox.grant_records import Grant, OAuthError
 from mailroute_sandbox.limits import ApiFault
 from mailroute_sandbox.scopes import (
     GMAIL_SEND,

@@ -94,24 +94,26 @@ def get_email_settings(caller: Caller, gmail: Gmail) -> dict[str, Any]:
     return settings_json(gmail, caller.company_id)
 
 
+def _browser_session(request: Request) -> BrowserSession:
+    """The browser the callback came to: its session id and signed-in company, if any."""
+    who = signed_in(request)
+    return BrowserSession(existing_session_id(request), who[0] if who else None)
+
+
+def _oauth_result(request: Request, result: dict[str, Any], status: int = 200) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, "oauth_result.html", result, status_code=status)
+
+
 @oauth.get("/oauth/google/callback", response_class=HTMLResponse, include_in_schema=False)
 def google_callback(request: Request, gmail: Gmail) -> HTMLResponse:
     """Where Google sends the admin back; answers a page for the popup window."""
-    who = signed_in(request)
-    session = BrowserSession(existing_session_id(request), who[0] if who else None)
     params = {k: v for k, v in request.query_params.items() if k in ("state", "code", "error")}
     try:
-        record = gmail.service.complete_authorization(params, session)
+        record = gmail.service.complete_authorization(params, _browser_session(request))
     except AuthorizationRefusedError as exc:
-        return TEMPLATES.TemplateResponse(
-            request,
-            "oauth_result.html",
-            {"ok": False, "code": exc.code, "message": exc.message},
-            status_code=exc.status,
-        )
-    return TEMPLATES.TemplateResponse(
-        request, "oauth_result.html", {"ok": True, "address": record.address}
-    )
+        refused = {"ok": False, "code": exc.code, "message": exc.message}
+        return _oauth_result(request, refused, exc.status)
+    return _oauth_result(request, {"ok": True, "address": record.address})
 
 
 def install(app: FastAPI) -> None:
@@ -119,7 +121,7 @@ def install(app: FastAPI) -> None:
     install_sessions(app)
     app.include_router(api)
     app.include_router(oauth)
-    app.include_router(settings_page.router)
+    settings_page.install(app)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from mailroute.events import FieldProblem
-from mailroute.services.dispatching import RetryRefused, redispatch_failed
+from mailroute.services.dispatching import DispatchOutcome, RetryRefused, redispatch_failed
 from mailroute.web.api import email_id_or_404
 from mailroute.web.auth import Caller
 from mailroute.web.context import WebContext, context
@@ -17,6 +17,17 @@ from mailroute.web.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["emails"])
 Ctx = Annotated[WebContext, Depends(context)]
+
+
+def _refused(refused: RetryRefused) -> ApiError:
+    field = FieldProblem(refused.field, refused.rule, refused.message)
+    return ApiError(refused.status, refused.code, refused.message, [field])
+
+
+def _queued(email_id: str, outcome: DispatchOutcome) -> JSONResponse:
+    link = f"/v1/emails/{email_id}"
+    body = {"id": email_id, "status": "queued", "route": outcome.route, "links": {"self": link}}
+    return JSONResponse(body, status_code=202, headers={"Location": link})
 
 
 @router.post(
@@ -28,23 +39,9 @@ Ctx = Annotated[WebContext, Depends(context)]
 async def retry_email(email_id: str, caller: Caller, ctx: Ctx) -> JSONResponse:
     """Route a failed email again (e.g. after Gmail was re-authorized): a new attempt with the
     same Message-ID. Refused with 409 when the email is not failed or cannot be routed yet."""
-    outcome: Any = await run_in_threadpool(
+    outcome = await run_in_threadpool(
         redispatch_failed, email_id_or_404(email_id), caller.company_id, ctx.deps
     )
     if isinstance(outcome, RetryRefused):
-        raise ApiError(
-            outcome.status,
-            outcome.code,
-            outcome.message,
-            [FieldProblem(outcome.field, outcome.rule, outcome.message)],
-        )
-    return JSONResponse(
-        {
-            "id": email_id,
-            "status": "queued",
-            "route": outcome.route,
-            "links": {"self": f"/v1/emails/{email_id}"},
-        },
-        status_code=202,
-        headers={"Location": f"/v1/emails/{email_id}"},
-    )
+        raise _refused(outcome)
+    return _queued(email_id, outcome)
