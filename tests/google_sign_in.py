@@ -27,7 +27,7 @@ def connect_for_real(
         approved["code"], state=approved["state"], code_verifier=start.code_verifier
     )
     assert granted.refresh_token is not None
-    return connections.connect(
+    record, _ = connections.connect(
         company_id,
         address=granted.identity.email,
         google_subject=granted.identity.subject,
@@ -37,3 +37,4 @@ def connect_for_real(
         scopes=granted.granted_scopes,
         connected_by=connected_by,
     )
+    return record

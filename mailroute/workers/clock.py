@@ -17,6 +17,7 @@ import structlog
 
 from mailroute.bootstrap import ClockServices, build_clock
 from mailroute.config.settings import Settings
+from mailroute.core.errors import BrokerUnavailableError
 from mailroute.services.sweeps import check_connections, requeue
 
 log = structlog.get_logger(__name__)
@@ -87,6 +88,8 @@ def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
                 job.due = now + job.every_seconds
                 try:
                     job.run()
+                except BrokerUnavailableError as exc:  # expected while RabbitMQ is away
+                    log.warning("clock.broker_unavailable", job=job.name, error=str(exc)[:200])
                 except Exception:
                     log.exception("clock.job_failed", job=job.name)
             stop.wait(0.5)

@@ -43,7 +43,7 @@ def make_connection(
 
     def make() -> str:
         company = make_company()
-        record = connections.connect(
+        record, _ = connections.connect(
             company.id,
             address=f"pacing.{company.tag}@acme-sandbox.test",
             google_subject=uuid.uuid4().hex,
