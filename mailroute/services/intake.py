@@ -124,6 +124,9 @@ class Intake:
         The email is safe once stored: while RabbitMQ is down the task waits in the outbox and
         a relay publishes it when the broker is back, so the caller is answered either way."""
         event = self.validate(data, company_id=company_id)
+        return self._accept(event, correlation_id)
+
+    def _accept(self, event: EmailRequested, correlation_id: str | None) -> Accepted:
         given = correlation_id or event.correlation_id or new_correlation_id()
         result, outbox_id = self._emails.store(event, correlation_id=given)
         if outbox_id is not None:
@@ -153,7 +156,7 @@ class Intake:
         wire = event.to_wire()
         wire["correlation_id"] = correlation_id
         if len(json.dumps(wire, separators=(",", ":"))) > self._inline_bytes:
-            return self.accept(event, correlation_id=correlation_id)
+            return self._accept(event, correlation_id)
         assert self._queue is not None
         self._queue.enqueue(
             queues.DISPATCH, queues.DISPATCH_EMAIL, (wire,), correlation_id=correlation_id
