@@ -95,31 +95,35 @@ def _produce(run: Chaos, stop: threading.Event) -> None:
     settings = Settings.from_env({"DATABASE_URL": run.pg.url, "RABBITMQ_URL": run.rabbit.url})
     from mailroute.bootstrap import build_producer
 
-    intake = build_producer(settings).intake
-    started = time.monotonic()
-    for i in range(EMAILS):
-        pause = started + i / PUBLISH_RATE - time.monotonic()
-        if pause > 0:
-            time.sleep(pause)
-        request = {
-            "event_id": f"chaos-{i}",
-            "company_id": run.company_id,
-            "sender": "default",
-            "to": [run.rcpt],
-            "subject": f"Invoice {i}",
-            "text": "Hello",
-        }
-        while not stop.is_set():
-            try:
-                run.accepted.add(intake.publish(request).email_id)
-                break
-            except (
-                BrokerUnavailableError,
-                psycopg.OperationalError,
-                psycopg.errors.AdminShutdown,
-            ):
-                run.producer_retries += 1
-                time.sleep(0.5)
+    producer = build_producer(settings)
+    intake = producer.intake
+    try:
+        started = time.monotonic()
+        for i in range(EMAILS):
+            pause = started + i / PUBLISH_RATE - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            request = {
+                "event_id": f"chaos-{i}",
+                "company_id": run.company_id,
+                "sender": "default",
+                "to": [run.rcpt],
+                "subject": f"Invoice {i}",
+                "text": "Hello",
+            }
+            while not stop.is_set():
+                try:
+                    run.accepted.add(intake.publish(request).email_id)
+                    break
+                except (
+                    BrokerUnavailableError,
+                    psycopg.OperationalError,
+                    psycopg.errors.AdminShutdown,
+                ):
+                    run.producer_retries += 1
+                    time.sleep(0.5)
+    finally:
+        producer.close()
 
 
 def _run_with_fault(
