@@ -10,8 +10,8 @@ from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.companies import RecentSenderContexts, sender_context
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.emails import PostgresEmails
-from mailroute.adapters.db.notices import PostgresNotices
 from mailroute.adapters.db.oauth_states import PostgresOAuthStates
+from mailroute.adapters.db.one_notice_per_break import PostgresNotices
 from mailroute.adapters.db.outbox import OutboxRow
 from mailroute.adapters.db.pacing import PostgresPacing
 from mailroute.adapters.db.pool import Pool, make_pool
@@ -27,10 +27,10 @@ from mailroute.config.settings import Settings
 from mailroute.core.pacing import PacingPolicy
 from mailroute.core.ports import Outbox
 from mailroute.core.retry import RetryPolicy
-from mailroute.services.authorization_state import StateSigner
 from mailroute.services.connections import GmailConnections
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.intake import fail_refused_task
+from mailroute.services.signed_oauth_state import StateSigner
 
 
 def open_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None) -> Pool:

@@ -13,7 +13,7 @@ from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.email_sweeps import PostgresEmailSweeps
 from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.legacy_intake import PostgresLegacyIntake
-from mailroute.adapters.db.notices import PostgresNotices
+from mailroute.adapters.db.one_notice_per_break import PostgresNotices
 from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues

@@ -27,14 +27,14 @@ from mailroute.core.errors import (
 from mailroute.core.oauth import GrantedTokens, has_send_scope
 from mailroute.core.ports import Outbox
 from mailroute.core.records import ConnectionRecord, TokenSet
-from mailroute.services.authorization_state import (
+from mailroute.services.breaks import break_connection
+from mailroute.services.intake import new_correlation_id
+from mailroute.services.signed_oauth_state import (
     StatePayload,
     StateRefusedError,
     StateSigner,
     session_binding,
 )
-from mailroute.services.breaks import break_connection
-from mailroute.services.intake import new_correlation_id
 
 log = structlog.get_logger(__name__)
 SEND_BOX = "Send email on your behalf"

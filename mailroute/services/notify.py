@@ -15,7 +15,7 @@ import structlog
 
 from mailroute.core.mime import build_message, envelope_address
 from mailroute.core.model import OutgoingEmail
-from mailroute.core.notice import BrokenConnection, auth_broken_notice, notice_message_id
+from mailroute.core.notice_text import BrokenConnection, auth_broken_notice, notice_message_id
 from mailroute.core.ports import Envelope
 from mailroute.core.records import DeliveryOutcome, PendingNotice
 from mailroute.events import AuthBroken, read_event

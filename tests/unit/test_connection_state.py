@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailroute.services.authorization_state import (
+from mailroute.services.signed_oauth_state import (
     StatePayload,
     StateRefusedError,
     StateSigner,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mailroute.core.connection import BrokenReason, explain
-from mailroute.core.notice import BrokenConnection, auth_broken_notice, notice_message_id
+from mailroute.core.notice_text import BrokenConnection, auth_broken_notice, notice_message_id
 
 BROKEN_AT = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.config.settings import Settings
-from mailroute.services.authorization_state import StatePayload, StateSigner
+from mailroute.services.signed_oauth_state import StatePayload, StateSigner
 from tests.conftest import SandboxClient, TestCompany
 from tests.integration.gmail_connection.conftest import Browser, connection_of, state_of
 
