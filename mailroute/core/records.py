@@ -119,7 +119,7 @@ class EmailView:
                 else None
             ),
             "provider_message_id": self.provider_message_id,
-            "message_id": self.message_id,
+            "message_id": self.message_id or None,  # set when the email is routed
             "possible_duplicate": self.possible_duplicate,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
