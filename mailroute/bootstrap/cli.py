@@ -16,6 +16,7 @@ from mailroute.adapters.db.pool import Pool, make_pool
 from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.dead_letters import RabbitDeadLetters
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues
+from mailroute.adapters.rabbitmq.relay import OutboxRelay
 from mailroute.bootstrap.adapters import outbox_relay
 from mailroute.config.settings import Settings
 from mailroute.services.intake import Intake
@@ -44,12 +45,15 @@ class CliServices:
         return PostgresEmails(self.pool)
 
     @cached_property
+    def relay(self) -> OutboxRelay:
+        return outbox_relay(self.settings, self.pool)
+
+    @cached_property
     def intake(self) -> Intake:
-        relay = outbox_relay(self.settings, self.pool)
         return Intake(
             self.companies,
             self.emails,
-            relay,
+            self.relay,
             DramatiqQueues(self.broker),
             self.settings.max_email_bytes,
         )
@@ -71,6 +75,8 @@ class CliServices:
         return PostgresConnections(self.pool, TokenCipher(self.settings.token_encryption_keys))
 
     def close(self) -> None:
+        if "relay" in self.__dict__:
+            self.relay.close()
         if "broker" in self.__dict__:
             self.broker.close()
         if "pool" in self.__dict__:

@@ -12,6 +12,7 @@ from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues
+from mailroute.adapters.rabbitmq.relay import OutboxRelay
 from mailroute.bootstrap.adapters import open_pool, outbox_relay
 from mailroute.config.settings import Settings
 from mailroute.services.intake import Intake
@@ -22,8 +23,10 @@ class Producer:
     intake: Intake
     pool: Pool
     broker: RabbitmqBroker
+    relay: OutboxRelay
 
     def close(self) -> None:
+        self.relay.close()
         self.broker.close()
         self.pool.close()
 
@@ -31,11 +34,12 @@ class Producer:
 def build_producer(settings: Settings) -> Producer:
     pool = open_pool(settings, max_size=4)
     broker = build_broker(settings.rabbitmq_url, worker=False)
+    relay = outbox_relay(settings, pool)
     intake = Intake(
         PostgresCompanies(pool),
         PostgresEmails(pool),
-        outbox_relay(settings, pool),
+        relay,
         DramatiqQueues(broker),
         settings.max_email_bytes,
     )
-    return Producer(intake, pool, broker)
+    return Producer(intake, pool, broker, relay)

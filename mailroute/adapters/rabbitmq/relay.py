@@ -54,6 +54,10 @@ class OutboxRelay:
             self._down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
             log.warning("outbox.publish_deferred", count=len(outbox_ids))
 
+    def close(self) -> None:
+        """Close this thread's broker connection."""
+        self._publisher.close()
+
     def relay_pending(self, limit: int = 500) -> int:
         """Rows older than `RELAY_AFTER`: the ones no fast path or process relay published."""
         return self._relay(older_than=RELAY_AFTER, limit=limit)
