@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,15 +14,13 @@ from mailroute.core.routing import not_connected_message
 from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import SandboxClient, TestCompany
 from tests.integration.gmail_sending.conftest import GmailCompany
+from tests.settled import settled
 from tests.stack import Process, wait_for
 
 
-def holds_for(check: Callable[[], bool], seconds: float = 2.0) -> None:
-    """`check` stays true for `seconds` (no late duplicate shows up)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert check()
-        time.sleep(0.1)
+def no_more_work(database: Pool, vhost: str, connection_id: str) -> Callable[[], bool]:
+    """True once every notify task of the connection was published and handled."""
+    return lambda: settled(database, vhost, connection_id=connection_id)
 
 
 def _statuses(database: Pool, company_id: str) -> list[dict[str, Any]]:
@@ -50,6 +47,7 @@ def test_a_revoked_grant_fails_100_emails_clearly_and_notifies_the_admins_once_p
     connect_gmail: Callable[[TestCompany, str], ConnectionRecord],
     publish: Callable[..., str],
     worker: Process,
+    broker_vhost: str,
 ) -> None:
     company = gmail_company.company
     google.user_revokes(gmail_company.account)
@@ -74,7 +72,8 @@ def test_a_revoked_grant_fails_100_emails_clearly_and_notifies_the_admins_once_p
     assert record.broken_reason == BrokenReason.REVOKED
 
     [notice] = wait_for(lambda: _notices(sandbox, company), timeout=20, what="the notice")
-    holds_for(lambda: len(_notices(sandbox, company)) == 1)
+    wait_for(no_more_work(database, broker_vhost, gmail_company.connection_id), what="the rest")
+    assert len(_notices(sandbox, company)) == 1
     assert gmail_company.account in notice["subject"]
     assert gmail_company.account in notice["text"]
     assert explain(BrokenReason.REVOKED) in notice["text"]
@@ -97,7 +96,8 @@ def test_a_revoked_grant_fails_100_emails_clearly_and_notifies_the_admins_once_p
         timeout=20,
         what="the second notice",
     )
-    holds_for(lambda: len(_notices(sandbox, company)) == 2)
+    wait_for(no_more_work(database, broker_vhost, gmail_company.connection_id), what="the rest")
+    assert len(_notices(sandbox, company)) == 2
     second = next(n for n in notices if n["message_id"] != notice["message_id"])
     assert explain(BrokenReason.ACCOUNT_DELETED) in second["text"]
     assert google.gmail_sent(gmail_company.account) == []
@@ -111,6 +111,7 @@ def test_a_notice_refused_twice_by_smtp_is_retried_and_arrives_exactly_once(
     publish: Callable[..., str],
     finished: Callable[..., dict[str, Any]],
     worker: Process,
+    broker_vhost: str,
 ) -> None:
     company = gmail_company.company
     google.invalidate(gmail_company.account, "password_changed", expire_access_tokens=True)
@@ -120,7 +121,8 @@ def test_a_notice_refused_twice_by_smtp_is_retried_and_arrives_exactly_once(
     assert row["error_code"] == "gmail_not_connected"
 
     [notice] = wait_for(lambda: _notices(sandbox, company), timeout=30, what="the notice")
-    holds_for(lambda: len(_notices(sandbox, company)) == 1)
+    wait_for(no_more_work(database, broker_vhost, gmail_company.connection_id), what="the rest")
+    assert len(_notices(sandbox, company)) == 1
     with database.connection() as conn:
         stored = conn.execute(
             "SELECT status, attempts, last_error FROM auth_broken_notices WHERE connection_id = %s",

@@ -11,6 +11,7 @@ from mailroute.adapters.db.pool import Pool
 from mailroute_sandbox.client import SandboxClient as GoogleSandbox
 from tests.conftest import SandboxClient
 from tests.integration.gmail_sending.conftest import GmailCompany
+from tests.settled import settled
 from tests.stack import Process, running, wait_for
 
 INTERVAL = 4.0
@@ -24,6 +25,7 @@ def test_the_clock_notices_a_revoked_grant_within_its_interval_and_notifies_once
     database: Pool,
     stack_env: dict[str, str],
     worker: Process,
+    broker_vhost: str,
 ) -> None:
     env = {**stack_env, "CONNECTION_CHECK_INTERVAL_SECONDS": str(INTERVAL)}
     with running(Process("clock-checks", ["clock"], env), None):
@@ -41,7 +43,10 @@ def test_the_clock_notices_a_revoked_grant_within_its_interval_and_notifies_once
             timeout=20,
             what="the notice",
         )
-        time.sleep(INTERVAL * 1.5)  # more checks run; no second notice comes
+        wait_for(
+            lambda: settled(database, broker_vhost, connection_id=gmail_company.connection_id),
+            what="every notify task handled",
+        )
         assert len(sandbox.smtp_messages(rcpt=gmail_company.company.admin_email)) == 1
 
     assert record.broken_reason == "revoked"

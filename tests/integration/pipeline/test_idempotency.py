@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import dramatiq
 import httpx
 
+from mailroute.adapters.db.pool import Pool
 from mailroute.events import queues
 from tests.conftest import SandboxClient, TestCompany, email_request, final_email
+from tests.settled import settled
 from tests.stack import Process, wait_for
 
 
 def test_the_same_event_id_posted_twice_sends_one_email(
-    api: httpx.Client, company: TestCompany, sandbox: SandboxClient, worker: Process
+    api: httpx.Client,
+    company: TestCompany,
+    sandbox: SandboxClient,
+    worker: Process,
+    database: Pool,
+    broker_vhost: str,
 ) -> None:
     request = email_request(company)
     first = api.post("/v1/emails", json=request, headers=company.headers())
@@ -22,13 +28,19 @@ def test_the_same_event_id_posted_twice_sends_one_email(
 
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
-    assert final_email(api, company, first.json()["id"])["status"] == "sent"
-    time.sleep(0.5)  # give a wrongly doubled send the time to show up
+    email_id = first.json()["id"]
+    assert final_email(api, company, email_id)["status"] == "sent"
+    wait_for(lambda: settled(database, broker_vhost, email_id=email_id), what="all work done")
     assert len(sandbox.smtp_messages(rcpt=company.rcpt())) == 1
 
 
 def test_the_idempotency_key_header_names_the_event(
-    api: httpx.Client, company: TestCompany, sandbox: SandboxClient, worker: Process
+    api: httpx.Client,
+    company: TestCompany,
+    sandbox: SandboxClient,
+    worker: Process,
+    database: Pool,
+    broker_vhost: str,
 ) -> None:
     request = email_request(company)
     del request["event_id"]
@@ -38,13 +50,20 @@ def test_the_idempotency_key_header_names_the_event(
 
     assert first.json()["id"] == second.json()["id"]
     assert first.json()["event_id"] == "invoice-77-reminder-1"
-    final_email(api, company, first.json()["id"])
-    time.sleep(0.5)
+    email_id = first.json()["id"]
+    final_email(api, company, email_id)
+    wait_for(lambda: settled(database, broker_vhost, email_id=email_id), what="all work done")
     assert len(sandbox.smtp_messages(rcpt=company.rcpt())) == 1
 
 
 def test_the_same_message_delivered_twice_to_dispatch_sends_one_email(
-    api: httpx.Client, company: TestCompany, sandbox: SandboxClient, worker: Process, broker: Any
+    api: httpx.Client,
+    company: TestCompany,
+    sandbox: SandboxClient,
+    worker: Process,
+    broker: Any,
+    database: Pool,
+    broker_vhost: str,
 ) -> None:
     request = email_request(company)
     request["company_id"] = company.id
@@ -59,5 +78,5 @@ def test_the_same_message_delivered_twice_to_dispatch_sends_one_email(
     broker.enqueue(message)
 
     wait_for(lambda: sandbox.smtp_messages(rcpt=company.rcpt()), timeout=5, what="the email")
-    time.sleep(1.0)
+    wait_for(lambda: settled(database, broker_vhost), what="both deliveries and their sends")
     assert len(sandbox.smtp_messages(rcpt=company.rcpt())) == 1
