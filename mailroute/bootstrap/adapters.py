@@ -53,12 +53,18 @@ def outbox_relay(settings: Settings, pool: Pool) -> OutboxRelay:
     return relay
 
 
-def gmail_connections(settings: Settings, pool: Pool, outbox: Outbox) -> GmailConnections:
+def connection_store(settings: Settings, pool: Pool) -> PostgresConnections:
+    """The Gmail connections store; one per process, shared by every use case that needs it."""
+    return PostgresConnections(pool, TokenCipher(settings.token_encryption_keys))
+
+
+def gmail_connections(
+    settings: Settings, pool: Pool, outbox: Outbox, connections: PostgresConnections
+) -> GmailConnections:
     """The Gmail connection use cases (connect, verify, revoke), for the web app and the clock."""
-    cipher = TokenCipher(settings.token_encryption_keys)
     return GmailConnections(
-        connections=PostgresConnections(pool, cipher),
-        states=PostgresOAuthStates(pool, cipher),
+        connections=connections,
+        states=PostgresOAuthStates(pool, TokenCipher(settings.token_encryption_keys)),
         oauth=GoogleOAuth(settings),
         signer=StateSigner(settings.secret_key),
         outbox=outbox,
@@ -70,6 +76,7 @@ def dependencies(
     settings: Settings,
     broker: dramatiq.Broker,
     pool: Pool,
+    connections: PostgresConnections,
     *,
     relay_in_background: bool = False,
 ) -> Dependencies:
@@ -77,7 +84,6 @@ def dependencies(
     app's retries). Worker processes relay outbox rows from a thread of their own, in batches
     (`relay_in_background`); elsewhere right after their commit."""
     relay = outbox_relay(settings, pool)
-    connections = PostgresConnections(pool, TokenCipher(settings.token_encryption_keys))
     oauth = GoogleOAuth(settings)
     tokens = GmailTokens(
         connections,

@@ -6,7 +6,6 @@ from functools import cached_property
 
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.dead_letters import PostgresDeadLetters
@@ -17,7 +16,7 @@ from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.dead_letters import RabbitDeadLetters
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.adapters.rabbitmq.relay import OutboxRelay
-from mailroute.bootstrap.adapters import outbox_relay
+from mailroute.bootstrap.adapters import connection_store, outbox_relay
 from mailroute.config.settings import Settings
 from mailroute.services.intake import Intake
 
@@ -72,7 +71,7 @@ class CliServices:
 
     def connections(self) -> PostgresConnections:
         """Raises ValueError when TOKEN_ENCRYPTION_KEYS holds no usable key."""
-        return PostgresConnections(self.pool, TokenCipher(self.settings.token_encryption_keys))
+        return connection_store(self.settings, self.pool)
 
     def close(self) -> None:
         if "relay" in self.__dict__:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.email_sweeps import PostgresEmailSweeps
@@ -18,7 +17,12 @@ from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.adapters.rabbitmq.relay import OutboxRelay
-from mailroute.bootstrap.adapters import gmail_connections, open_pool, outbox_relay
+from mailroute.bootstrap.adapters import (
+    connection_store,
+    gmail_connections,
+    open_pool,
+    outbox_relay,
+)
 from mailroute.config.settings import Settings
 from mailroute.services.connections import GmailConnections
 from mailroute.services.intake import Intake
@@ -48,6 +52,7 @@ def build_clock(settings: Settings) -> ClockServices:
     broker = build_broker(settings.rabbitmq_url, worker=False)
     relay = outbox_relay(settings, pool)
     queue = DramatiqQueues(broker)
+    connections = connection_store(settings, pool)
     return ClockServices(
         settings=settings,
         pool=pool,
@@ -56,8 +61,8 @@ def build_clock(settings: Settings) -> ClockServices:
         queue=queue,
         sweeps=PostgresEmailSweeps(pool),
         notices=PostgresNotices(pool),
-        connections=PostgresConnections(pool, TokenCipher(settings.token_encryption_keys)),
-        gmail=gmail_connections(settings, pool, relay),
+        connections=connections,
+        gmail=gmail_connections(settings, pool, relay, connections),
         intake=Intake(
             PostgresCompanies(pool), PostgresEmails(pool), relay, queue, settings.max_email_bytes
         ),

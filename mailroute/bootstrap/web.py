@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.emails import PostgresEmails
@@ -16,7 +15,12 @@ from mailroute.adapters.db.login_links import PostgresLoginLinks
 from mailroute.adapters.db.pool import Pool, database_reachable
 from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.health import broker_reachable
-from mailroute.bootstrap.adapters import dependencies, gmail_connections, open_pool
+from mailroute.bootstrap.adapters import (
+    connection_store,
+    dependencies,
+    gmail_connections,
+    open_pool,
+)
 from mailroute.config.settings import Settings
 from mailroute.services.connections import GmailConnections
 from mailroute.services.dependencies import Dependencies
@@ -45,7 +49,8 @@ class WebServices:
 def build_web(settings: Settings) -> WebServices:
     pool = open_pool(settings)
     broker = build_broker(settings.rabbitmq_url, worker=False)
-    deps = dependencies(settings, broker, pool)
+    connections = connection_store(settings, pool)
+    deps = dependencies(settings, broker, pool, connections)
     companies = PostgresCompanies(pool)
     emails = PostgresEmails(pool)
     return WebServices(
@@ -55,8 +60,8 @@ def build_web(settings: Settings) -> WebServices:
         companies=companies,
         emails=emails,
         intake=Intake(companies, emails, deps.outbox, deps.queue, settings.max_email_bytes),
-        service=gmail_connections(settings, pool, deps.outbox),
-        connections=PostgresConnections(pool, TokenCipher(settings.token_encryption_keys)),
+        service=gmail_connections(settings, pool, deps.outbox, connections),
+        connections=connections,
         login_links=PostgresLoginLinks(pool),
         deps=deps,
         readiness=lambda: {

@@ -13,7 +13,7 @@ from mailroute.adapters.db.dead_letters import PostgresDeadLetters
 from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.middleware import DeadLetterRecorder, WarmUp
-from mailroute.bootstrap.adapters import dependencies, open_pool
+from mailroute.bootstrap.adapters import connection_store, dependencies, open_pool
 from mailroute.config.settings import Settings
 from mailroute.services.dependencies import Dependencies
 
@@ -44,4 +44,7 @@ def build_worker_broker(settings: Settings, *, warm_up: Callable[[], object]) ->
 def build_worker(settings: Settings, broker: RabbitmqBroker) -> tuple[Dependencies, Pool]:
     """The dependencies of this worker process, every pool connection a thread may need."""
     pool = open_pool(settings, min_size=settings.db_pool_size)
-    return dependencies(settings, broker, pool, relay_in_background=True), pool
+    deps = dependencies(
+        settings, broker, pool, connection_store(settings, pool), relay_in_background=True
+    )
+    return deps, pool

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from mailroute.adapters.db.pool import Pool
-from mailroute.bootstrap.adapters import dependencies
+from mailroute.bootstrap.adapters import connection_store, dependencies
 from mailroute.config.settings import Settings
 from mailroute.core.records import ConnectionRecord
 from mailroute.services import dispatching
@@ -22,7 +22,7 @@ from tests.stack import Process
 
 @pytest.fixture
 def deps(settings: Settings, broker: Any, database: Pool) -> Dependencies:
-    return dependencies(settings, broker, database)
+    return dependencies(settings, broker, database, connection_store(settings, database))
 
 
 def _broken_then_failed(
