@@ -10,15 +10,16 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from mailroute.bootstrap import WebServices
 from mailroute.events import FieldProblem
 from mailroute.services.intake import Accepted
 from mailroute.web.auth import Caller
-from mailroute.web.context import WebContext, context
+from mailroute.web.context import context
 from mailroute.web.correlation import correlation_id
 from mailroute.web.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["emails"])
-Ctx = Annotated[WebContext, Depends(context)]
+Ctx = Annotated[WebServices, Depends(context)]
 
 EMAIL_REQUEST_EXAMPLE: dict[str, Any] = {
     "event_id": "invoice-2026-0042-sent",

@@ -6,15 +6,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from mailroute.bootstrap import WebServices
 from mailroute.core.records import Principal
 from mailroute.events import FieldProblem
-from mailroute.web.context import WebContext, context
+from mailroute.web.context import context
 from mailroute.web.errors import ApiError
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mailroute"'}
 
 
-def principal(request: Request, ctx: Annotated[WebContext, Depends(context)]) -> Principal:
+def principal(request: Request, ctx: Annotated[WebServices, Depends(context)]) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

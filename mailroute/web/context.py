@@ -6,14 +6,7 @@ from fastapi import Request
 
 from mailroute.bootstrap import WebServices
 
-WebContext = WebServices
-
 
 def context(request: Request) -> WebServices:
     ctx: WebServices = request.app.state.ctx
     return ctx
-
-
-# The settings page's and the Gmail routes' view of the same services.
-GmailWeb = WebServices
-gmail_web = context

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
 
+from mailroute.bootstrap import WebServices
 from mailroute.services.connections import AuthorizationRefusedError, BrowserSession
 from mailroute.services.email_settings import email_settings
 from mailroute.web import settings_page
@@ -28,13 +29,13 @@ from mailroute.web.browser_session import (
     session_id,
     signed_in,
 )
-from mailroute.web.context import GmailWeb, gmail_web
+from mailroute.web.context import context
 from mailroute.web.errors import ApiError
 from mailroute.web.templates import TEMPLATES
 
 api = APIRouter(prefix="/v1", tags=["gmail connection"])
 oauth = APIRouter(tags=["gmail connection"])
-Gmail = Annotated[GmailWeb, Depends(gmail_web)]
+Gmail = Annotated[WebServices, Depends(context)]
 
 
 class AuthorizeRequest(BaseModel):
@@ -43,7 +44,7 @@ class AuthorizeRequest(BaseModel):
     switch_account: bool = False  # "use a different account" than the connected one
 
 
-def settings_json(gmail: GmailWeb, company_id: str) -> dict[str, Any]:
+def settings_json(gmail: WebServices, company_id: str) -> dict[str, Any]:
     company = gmail.companies.get(company_id)
     if company is None:
         raise ApiError(404, "unknown_company", "this API key's company no longer exists")

@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from mailroute.bootstrap import WebServices
 from mailroute.core.records import AdminUser
 from mailroute.web.browser_session import CsrfError, check_csrf, signed_in
-from mailroute.web.context import GmailWeb, gmail_web
+from mailroute.web.context import context
 from mailroute.web.templates import TEMPLATES
 
-Gmail = Annotated[GmailWeb, Depends(gmail_web)]
+Gmail = Annotated[WebServices, Depends(context)]
 FormField = Annotated[str, Form()]
 
 
@@ -43,7 +44,7 @@ def not_signed_in(request: Request) -> HTMLResponse:
     )
 
 
-def page_admin(request: Request, gmail: GmailWeb) -> AdminUser | None:
+def page_admin(request: Request, gmail: WebServices) -> AdminUser | None:
     """The admin this browser is signed in as, if they still exist."""
     who = signed_in(request)
     return gmail.login_links.admin(*who) if who else None

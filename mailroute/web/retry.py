@@ -8,15 +8,16 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from mailroute.bootstrap import WebServices
 from mailroute.events import FieldProblem
 from mailroute.services.dispatching import DispatchOutcome, RetryRefused, redispatch_failed
 from mailroute.web.api import email_id_or_404
 from mailroute.web.auth import Caller
-from mailroute.web.context import WebContext, context
+from mailroute.web.context import context
 from mailroute.web.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["emails"])
-Ctx = Annotated[WebContext, Depends(context)]
+Ctx = Annotated[WebServices, Depends(context)]
 
 
 def _refused(refused: RetryRefused) -> ApiError:
