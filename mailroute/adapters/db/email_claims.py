@@ -17,10 +17,11 @@ from mailroute.adapters.db.companies import (
     SENDER_CONTEXT_FROM,
     sender_context_from_row,
 )
+from mailroute.adapters.db.email_store import failed_event
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.model import OutgoingEmail, Route, StoredAttachment
 from mailroute.core.records import Claim
-from mailroute.events import EmailFailed, EmailSent
+from mailroute.events import EmailSent
 
 # How long a claim protects a send in flight before another delivery may take it over.
 CLAIM_LEASE = timedelta(minutes=5)
@@ -190,22 +191,17 @@ class EmailClaimsSql:
             ).fetchone()
             if row is None:
                 return None
-            return outbox.add_event(
-                conn,
-                "email.failed",
-                EmailFailed(
-                    email_id=email_id,
-                    event_id=row["event_id"],
-                    company_id=str(row["company_id"]),
-                    route=row["route"],
-                    from_address=row["from_address"],
-                    error_code=code,
-                    error_message=message,
-                    failed_at=row["failed_at"],
-                    correlation_id=row["correlation_id"],
-                ).to_wire(),
-                row["correlation_id"],
+            event = failed_event(
+                email_id,
+                row["event_id"],
+                str(row["company_id"]),
+                route=row["route"],
+                from_address=row["from_address"],
+                failure=(code, message),
+                correlation_id=row["correlation_id"],
+                failed_at=row["failed_at"],
             )
+            return outbox.add_event(conn, "email.failed", event, row["correlation_id"])
 
     def reroute(self, email_id: str, claim_key: str, *, route: Route, from_address: str) -> bool:
         """Hand a claimed email back as queued on another route (the caller queues it)."""

@@ -75,7 +75,9 @@ def failed_event(
     from_address: str | None,
     failure: tuple[str, str],
     correlation_id: str | None,
+    failed_at: datetime | None = None,
 ) -> dict[str, Any]:
+    """The one way an `EmailFailed` event is written (by routing, and by a failed send)."""
     return EmailFailed(
         email_id=email_id,
         event_id=event_id,
@@ -84,7 +86,7 @@ def failed_event(
         from_address=from_address,
         error_code=failure[0],
         error_message=failure[1],
-        failed_at=datetime.now(UTC),
+        failed_at=failed_at or datetime.now(UTC),
         correlation_id=correlation_id,
     ).to_wire()
 
