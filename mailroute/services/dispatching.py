@@ -135,7 +135,7 @@ def dispatch_requested(
     deps: Dependencies,
     *,
     message_id: str,
-    correlation_id: str | None,
+    correlation_id: str,
     queue: str,
     actor: str,
 ) -> DispatchOutcome:
@@ -153,8 +153,6 @@ def dispatch_requested(
         log.warning("dispatch.rejected", reason=str(exc))
         raise UnreadableMessageError(str(exc)) from exc
     email_id = email_id_for(event.company_id, event.event_id)
-    # The message's options, else the event's own, else the message id (as the log lines say).
-    correlation_id = correlation_id or event.correlation_id or message_id
     structlog.contextvars.bind_contextvars(company_id=event.company_id, email_id=email_id)
     context, decision = routed
     from_address = _from_address(decision, context, deps.settings.default_from)

@@ -34,13 +34,13 @@ def set_deps(value: Dependencies | None) -> None:
     _deps = value
 
 
-def current() -> tuple[str, str | None]:
-    """The current message's id and the correlation id in its options (None when it has none)."""
+def current() -> tuple[str, str]:
+    """The current message's id and its correlation id (decided by the `LogContext`
+    middleware, which writes it to the options; the message id when there is none)."""
     message = CurrentMessage.get_current_message()
     if message is None:
-        return "", None
-    given = message.options.get("correlation_id")
-    return message.message_id, str(given) if given else None
+        return "", ""
+    return message.message_id, str(message.options.get("correlation_id") or message.message_id)
 
 
 def warm_up(timeout: float = 10.0) -> None:

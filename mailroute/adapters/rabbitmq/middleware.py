@@ -37,8 +37,11 @@ class LogContext(Middleware):
                 if key in first:
                     fields[key] = str(first[key])[:64]
             correlation_id = correlation_id or first.get("correlation_id")
-        # One id per email from intake on; a raw message without one is given its message id.
+        # One id per email from intake on: the message's, else its event's, else (a raw message
+        # with neither) its message id. Written back to the options, so the actor, a retry and
+        # whatever the actor queues all carry the same id.
         fields["correlation_id"] = str(correlation_id or message.message_id)[:100]
+        message.options["correlation_id"] = fields["correlation_id"]
         if getattr(message, "redelivered", False):
             fields["redelivered"] = True
         structlog.contextvars.bind_contextvars(**fields)
