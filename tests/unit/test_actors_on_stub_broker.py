@@ -134,6 +134,21 @@ def _queued(fakes: InMemory, company: Company, sender: str = "default") -> str:
     return email_id
 
 
+def _company_with_broken_gmail(fakes: InMemory, *, correlation_id: str) -> Company:
+    """A company whose Gmail connection (generation 1) broke, `revoked`, through the break path."""
+    company = fakes.companies.add()
+    account = fakes.companies.connect_gmail(company.id, GMAIL)
+    break_connection(
+        fakes.breaks,
+        fakes.outbox,
+        connection_id=account.id,
+        generation=1,
+        reason="revoked",
+        correlation_id=correlation_id,
+    )
+    return company
+
+
 def _on_broker(fakes: InMemory, broker: StubBroker) -> None:
     set_deps(make_dependencies(fakes, queue=DramatiqQueues(broker)))
 
@@ -169,16 +184,7 @@ def test_an_email_for_a_broken_gmail_fails_in_the_actor_as_in_the_use_case(
     broker: StubBroker, worker: dramatiq.Worker
 ) -> None:
     fakes = InMemory()
-    company = fakes.companies.add()
-    account = fakes.companies.connect_gmail(company.id, GMAIL)
-    break_connection(
-        fakes.breaks,
-        fakes.outbox,
-        connection_id=account.id,
-        generation=1,
-        reason="revoked",
-        correlation_id="connection-check",
-    )
+    company = _company_with_broken_gmail(fakes, correlation_id="connection-check")
     _on_broker(fakes, broker)
     email_id = _intake(fakes).accept(email_request(company.id, sender="gmail")).email_id
 
@@ -319,16 +325,7 @@ def test_a_notice_whose_send_fails_transiently_is_retried_by_the_broker_and_sent
     broker: StubBroker, worker: dramatiq.Worker
 ) -> None:
     fakes = InMemory()
-    company = fakes.companies.add()
-    account = fakes.companies.connect_gmail(company.id, GMAIL)
-    break_connection(
-        fakes.breaks,
-        fakes.outbox,
-        connection_id=account.id,
-        generation=1,
-        reason="revoked",
-        correlation_id="send-of-invoice-42",
-    )
+    _company_with_broken_gmail(fakes, correlation_id="send-of-invoice-42")
     _on_broker(fakes, broker)
     fakes.smtp.fail_next(ProviderUnavailableError("421 4.3.2 try again later"))
     [task] = fakes.outbox.tasks(queues.NOTIFY_ADMINS_ONCE)
