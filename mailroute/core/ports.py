@@ -17,6 +17,7 @@ from mailroute.core.records import (
     Claim,
     Company,
     DeliveryOutcome,
+    EmailView,
     PendingNotice,
     Requeue,
     Reservation,
@@ -186,6 +187,12 @@ class EmailRetries(Protocol):
     ) -> bool: ...
 
     def failed_while_not_connected(self, company_id: str, generation: int) -> list[str]: ...
+
+
+class RecentEmails(Protocol):
+    """The company's latest emails, newest first (the settings page's "Recent emails")."""
+
+    def recent(self, company_id: str, limit: int = 20) -> list[EmailView]: ...
 
 
 class Emails(EmailStore, EmailClaims, EmailRetries, Protocol):

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from mailroute.config.settings import Settings
 from mailroute.core.connection import ConnectionState
 from mailroute.core.connection_ports import ConnectionStore
-from mailroute.core.ports import CompanyLookup
+from mailroute.core.ports import CompanyLookup, RecentEmails
 from mailroute.core.records import Company, ConnectionRecord, EmailView
 from mailroute.events import FieldProblem, InvalidEventError
 from mailroute.services.connections import GmailConnections
@@ -36,12 +36,6 @@ GMAIL_NOT_ACTIVE = FieldProblem(
     "gmail_connected",
     "Gmail is not connected: choose the default address, or re-authorize Gmail first.",
 )
-
-
-class RecentEmails(Protocol):
-    """The company's latest emails, newest first (the page's "Recent emails")."""
-
-    def recent(self, company_id: str, limit: int = 20) -> list[EmailView]: ...
 
 
 class SettingsPagePorts(Protocol):
