@@ -28,7 +28,8 @@ class RouteDecision:
     route: Route | None
     error_code: str | None = None
     error_message: str | None = None
-    # The connection is broken and this email found out: make sure the admins hear (once).
+    # The connection is broken (its notice was opened by the break itself): routing decides this
+    # on a fresh read, never on a recently cached context.
     connection_broken: bool = False
 
 
