@@ -8,6 +8,8 @@ import click
 
 from mailroute.bootstrap import CliServices
 from mailroute.cli.context import services
+from mailroute.core.company_rules import parse_new_company
+from mailroute.events import InvalidEventError
 
 DEMO_COMPANY_ID = "00000000-0000-4000-8000-00000000d3e0"
 
@@ -27,9 +29,18 @@ def company() -> None:
 @click.option("--reply-to", required=True, help="the company's own address, used as Reply-To")
 @click.option("--admin-email", multiple=True, help="an admin who gets connection notices")
 def company_create(name: str, reply_to: str, admin_email: tuple[str, ...]) -> None:
+    """Create a company; its name and addresses are checked like an email request's fields."""
+    try:
+        new = parse_new_company(
+            {"name": name, "reply_to": reply_to, "admin_emails": list(admin_email)}
+        )
+    except InvalidEventError as exc:
+        for p in exc.problems:
+            click.echo(f"{p.field}: {p.message} ({p.rule})", err=True)
+        raise SystemExit(2) from None
     with services() as built:
-        created = built.companies.create(name, reply_to)
-        for email in admin_email:
+        created = built.companies.create(new.name, new.reply_to)
+        for email in new.admin_emails:
             built.companies.add_user(created.id, email, "admin")
     click.echo(json.dumps({"id": created.id, "name": created.name, "reply_to": created.reply_to}))
 

@@ -12,6 +12,7 @@ import click
 
 from mailroute.cli.context import services
 from mailroute.events import InvalidEventError, queues
+from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
 from mailroute.services.intake import UnknownCompanyRequestError
 
 
@@ -88,6 +89,8 @@ def email() -> None:
 @click.argument("email_id")
 @click.option("--company", "company_id", required=True)
 def email_show(email_id: str, company_id: str) -> None:
+    if not (is_canonical_uuid(email_id) and is_canonical_uuid(company_id)):
+        raise click.ClickException(f"email: no such email for this company ({UUID_MESSAGE})")
     with services() as built:
         view = built.emails.get(email_id, company_id)
     if view is None:

@@ -1,14 +1,22 @@
 """Build the RFC 5322 message for an email: text and html as alternatives, attachments, a stable
 Message-ID derived from the email id (the same across retries, so a duplicate can be recognised).
+
+Headers are written so a modern parser (`email.policy.default`) reads back exactly what was
+sent: a Subject is folded at its own spaces when it is plain ASCII that survives unfolding, and
+otherwise written as RFC 2047 encoded words that start on the Subject line itself (compat32's own
+folding moved the first word to a line of its own, which a reader sees as a leading space); the
+Message-ID is never folded. Names stored before intake refused line breaks in them (a company's
+name) are made one line here, so building a message never fails on one.
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Iterator
 from email import encoders
 from email.charset import QP, Charset
-from email.header import Header
+from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import Message
 from email.mime.base import MIMEBase
@@ -19,10 +27,15 @@ from email.policy import compat32
 from email.utils import formataddr, formatdate, getaddresses, parseaddr
 
 from mailroute.core.model import OutgoingEmail
+from mailroute.events.email_fields import format_address
+from mailroute.events.text_rules import one_line
 
 _WIRE = compat32.clone(linesep="\r\n")
 _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP  # readable in a raw message, unlike base64
+_UTF8_WORDS = Charset("utf-8")  # encoded words: the shorter of Q and base64, chunk by chunk
+_MAX_LINE = 78  # RFC 5322's SHOULD; lines never pass its 998 MUST
+_MAX_SMTP_LINE = 998
 _NAMESPACE = uuid.UUID("5b0f3e0e-7f1c-4a55-9a3c-2f1a4f6e8d11")
 
 
@@ -38,7 +51,22 @@ def message_id_for(email_id: str, from_address: str) -> str:
 
 
 def from_header(display_name: str, address: str) -> str:
-    return formataddr((display_name, bare_address(address)))
+    """'Name <address>' as people read it (not RFC 2047-encoded: the message builder encodes),
+    the name made one line and quoted when it needs to be."""
+    name = one_line(display_name).strip()
+    addr = bare_address(address)
+    return format_address(name, addr) if name else addr
+
+
+def readable_address(value: str | None) -> str | None:
+    """A header address as people read it: RFC 2047 encoded words decoded (From values stored
+    before `from_header` wrote human text)."""
+    if not value or "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError):
+        return value
 
 
 @functools.lru_cache(maxsize=1024)
@@ -50,6 +78,7 @@ def bare_address(value: str) -> str:
 
 def _header_address(value: str) -> str:
     """An address for a header, its display name RFC 2047-encoded when it is not ASCII."""
+    value = one_line(value)
     if value.isascii():
         return value  # intake already wrote it in canonical form
     return ", ".join(
@@ -57,12 +86,60 @@ def _header_address(value: str) -> str:
     )
 
 
-def _header_text(value: str) -> str:
-    return value if value.isascii() else Header(value, "utf-8").encode()
+class _Folded:
+    """A header value written as it is (compat32 re-folds a str, but not a Header-like object)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self._lines = lines
+
+    def encode(self, splitchars: str = "", maxlinelen: int = 0, linesep: str = "\n") -> str:
+        return linesep.join(self._lines)
+
+    def __str__(self) -> str:
+        return "".join(self._lines)
+
+
+def _plain_lines(name: str, value: str) -> list[str] | None:
+    """`value` folded at its spaces, when it is printable ASCII a reader gets back unchanged
+    (no leading or trailing space, nothing that looks like an encoded word) and every line fits."""
+    if not all(" " <= c <= "~" for c in value) or value != value.strip() or "=?" in value:
+        return None
+    lines, line = [], f"{name}: "
+    for i, word in enumerate(value.split(" ")):
+        piece = word if i == 0 else " " + word
+        if i > 0 and word and len(line) + len(piece) > _MAX_LINE and line.strip():
+            lines.append(line)
+            line = piece
+        else:
+            line += piece
+    lines.append(line)
+    if any(len(text) > _MAX_LINE for text in lines):
+        return None
+    lines[0] = lines[0][len(name) + 2 :]
+    return lines
+
+
+def _encoded_lines(name: str, value: str) -> list[str]:
+    """`value` as RFC 2047 encoded words, one per line, the first on the header's own line."""
+
+    def lengths() -> Iterator[int]:
+        yield _MAX_LINE - len(name) - 2
+        while True:
+            yield _MAX_LINE - 1
+
+    words = [word or "" for word in _UTF8_WORDS.header_encode_lines(value, lengths())]
+    return [words[0], *(" " + word for word in words[1:])]
+
+
+def _header_text(name: str, value: str) -> _Folded:
+    value = one_line(value)
+    return _Folded(_plain_lines(name, value) or _encoded_lines(name, value))
 
 
 def _text(body: str, subtype: str) -> Message:
-    if body.isascii():
+    """7bit when it can be; quoted-printable (UTF-8) when it is not ASCII or has a line longer
+    than SMTP's 998 characters (a one-line HTML body, say)."""
+    if body.isascii() and max(map(len, body.splitlines()), default=0) <= _MAX_SMTP_LINE:
         return MIMEText(body, subtype, "us-ascii")
     part = MIMENonMultipart("text", subtype)
     part.set_payload(body, _UTF8)
@@ -107,9 +184,9 @@ def build_message(email: OutgoingEmail, *, from_: str, include_bcc: bool = False
         msg["Bcc"] = _header_address(", ".join(email.bcc))
     if email.reply_to:
         msg["Reply-To"] = _header_address(email.reply_to)
-    msg["Subject"] = _header_text(email.subject)
+    msg["Subject"] = _header_text("Subject", email.subject)  # type: ignore[assignment]
     msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = email.message_id
+    msg["Message-ID"] = _Folded([one_line(email.message_id)])  # type: ignore[assignment]
     if "MIME-Version" not in msg:
         msg["MIME-Version"] = "1.0"
     msg.policy = _WIRE  # CRLF line endings: smtplib sends bytes as they are

@@ -89,7 +89,7 @@ class EmailView:
     kind: str
     status: str
     route: str | None
-    from_address: str | None
+    from_address: str | None  # as people read it: 'Café Ltd <a@b.example>', never RFC 2047
     to: list[str]
     subject: str
     attempts: int

@@ -8,7 +8,6 @@ from mailroute.events.base import (
     field_problems,
 )
 from mailroute.events.email import (
-    Attachment,
     AuthBroken,
     EmailFailed,
     EmailRequested,
@@ -17,6 +16,7 @@ from mailroute.events.email import (
     GmailConnectionChanged,
     read_event,
 )
+from mailroute.events.email_fields import Attachment
 
 __all__ = [
     "CURRENT_SCHEMA_VERSION",

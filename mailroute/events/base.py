@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mailroute.events.text_rules import INVALID_UNICODE
+
 CURRENT_SCHEMA_VERSION = 1
 
 
@@ -57,12 +59,21 @@ _RULE_NAMES = {
     "string_type": "string",
     "list_type": "list",
     "int_parsing": "integer",
+    "int_type": "integer",
+    "int_from_float": "integer",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
+    "recursion_loop": "max_depth",
     "uuid_parsing": "uuid",
     "uuid_type": "uuid",
     "model_type": "object",
+    "model_attributes_type": "object",
     "dict_type": "object",
     "extra_forbidden": "unknown_field",
+    "string_unicode": INVALID_UNICODE[0],
 }
+# Our own words where pydantic's would not help a producer.
+_MESSAGES = {"string_unicode": INVALID_UNICODE[1]}
 
 
 def field_problems(exc: ValidationError) -> list[FieldProblem]:
@@ -75,6 +86,6 @@ def field_problems(exc: ValidationError) -> list[FieldProblem]:
         if "field" in ctx:
             loc = (*loc, *str(ctx["field"]).split("."))
         kind = str(error["type"])
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = _MESSAGES.get(kind) or str(error["msg"]).removeprefix("Value error, ")
         problems.append(FieldProblem(_field_name(loc), _RULE_NAMES.get(kind, kind), message))
     return problems

@@ -8,82 +8,55 @@ versions and ignores unknown keys (tolerant reader); a message that cannot be re
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 from datetime import datetime
-from email.utils import formataddr, getaddresses
 from typing import Annotated, Any, ClassVar, Literal
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationError,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from mailroute.events import wire_json
 from mailroute.events.base import (
     CURRENT_SCHEMA_VERSION,
+    FieldProblem,
     InvalidEventError,
     UnreadableEventError,
     field_problems,
 )
-
-MAX_RECIPIENTS = 100  # Gmail's per-message limit; we hold SMTP to the same rule
-_CRLF = re.compile(r"[\r\n]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
+from mailroute.events.email_fields import CORRELATION_ID as CORRELATION_ID  # re-exported
+from mailroute.events.email_fields import (
+    HEADER,
+    Address,
+    Attachments,
+    BodyText,
+    CompanyId,
+    CorrelationId,
+    Recipients,
+)
+from mailroute.events.email_fields import MAX_RECIPIENTS as MAX_RECIPIENTS  # re-exported
 
 Kind = Literal["invoice", "estimate", "reminder", "receipt", "other"]
 SenderChoice = Literal["gmail", "default", "auto"]
 
 
-def _no_header_injection(value: str) -> str:
-    if _CRLF.search(value):
-        raise PydanticCustomError("header_injection", "must not contain CR or LF characters")
-    if _CONTROL.search(value):
-        raise PydanticCustomError("control_characters", "must not contain control characters")
-    return value
-
-
-def _email_address(value: str) -> str:
-    _no_header_injection(value)
-    parsed = getaddresses([value])
-    if len(parsed) != 1:
-        raise PydanticCustomError("one_address", "must hold exactly one email address")
-    name, addr = parsed[0]
-    if not addr or "@" not in addr:
+def _known_version(value: int) -> int:
+    if not 1 <= value <= CURRENT_SCHEMA_VERSION:
         raise PydanticCustomError(
-            "email_address", "is not an email address: {value}", {"value": value}
-        )
-    try:
-        checked = validate_email(addr, check_deliverability=False, test_environment=True)
-    except EmailNotValidError as exc:
-        raise PydanticCustomError(
-            "email_address", "is not a valid email address: {reason}", {"reason": str(exc)}
-        ) from None
-    return formataddr((name, checked.normalized)) if name else checked.normalized
-
-
-HeaderText = Annotated[str, AfterValidator(_no_header_injection)]
-CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
-
-
-def _correlation_id(value: str) -> str:
-    if not CORRELATION_ID.match(value):
-        raise PydanticCustomError(
-            "correlation_id", "must be 1 to 100 letters, digits or the characters . _ : -"
+            "schema_version",
+            "unknown schema_version {value}; this reader knows 1..{current}",
+            {"value": value, "current": CURRENT_SCHEMA_VERSION},
         )
     return value
 
 
-CorrelationId = Annotated[str, AfterValidator(_correlation_id)]
-Address = Annotated[str, AfterValidator(_email_address)]
+SchemaVersion = Annotated[StrictInt, AfterValidator(_known_version)]
 
 
 class _Wire(BaseModel):
@@ -91,7 +64,7 @@ class _Wire(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=False)
     type_name: ClassVar[str]
-    schema_version: int = CURRENT_SCHEMA_VERSION
+    schema_version: SchemaVersion = CURRENT_SCHEMA_VERSION
 
     def to_wire(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
@@ -99,61 +72,26 @@ class _Wire(BaseModel):
         return data
 
 
-class Attachment(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    filename: Annotated[HeaderText, Field(min_length=1, max_length=255)]
-    content_type: Annotated[str, Field(min_length=1, max_length=255)]
-    content_base64: str
-
-    @model_validator(mode="after")
-    def _check(self) -> Attachment:
-        if not _MIME_TYPE.match(self.content_type):
-            raise PydanticCustomError(
-                "content_type",
-                "must be a MIME type such as application/pdf",
-                {"field": "content_type"},
-            )
-        if "/" in self.filename or "\\" in self.filename:
-            raise PydanticCustomError(
-                "filename", "must be a file name, not a path", {"field": "filename"}
-            )
-        try:
-            base64.b64decode(self.content_base64, validate=True)
-        except (binascii.Error, ValueError):
-            raise PydanticCustomError(
-                "base64", "must be valid base64", {"field": "content_base64"}
-            ) from None
-        return self
-
-    @property
-    def content(self) -> bytes:
-        return base64.b64decode(self.content_base64, validate=True)
-
-    @property
-    def size(self) -> int:
-        """Decoded size in bytes, computed without decoding."""
-        data = self.content_base64.rstrip()
-        return len(data) * 3 // 4 - data[-2:].count("=")
-
-
 class EmailRequested(_Wire):
     """A producer asks mailroute to send one email for a company."""
 
     type_name: ClassVar[str] = "EmailRequested"
+    # An instance handed to `publish` is checked again: one made with `model_construct` (or
+    # changed since) meets every rule too, as a dict would.
+    model_config = ConfigDict(revalidate_instances="always")
 
-    event_id: Annotated[HeaderText, Field(min_length=1, max_length=200)]
-    company_id: Annotated[str, Field(min_length=1, max_length=64)]
+    event_id: Annotated[str, Field(min_length=1, max_length=200), HEADER]
+    company_id: CompanyId
     kind: Kind = "other"
     sender: SenderChoice = "auto"
-    to: list[Address] = Field(default_factory=list)
-    cc: list[Address] = Field(default_factory=list)
-    bcc: list[Address] = Field(default_factory=list)
+    to: Recipients = Field(default_factory=list)
+    cc: Recipients = Field(default_factory=list)
+    bcc: Recipients = Field(default_factory=list)
     reply_to: Address | None = None
-    subject: Annotated[HeaderText, Field(min_length=1, max_length=998)]
-    text: str | None = None
-    html: str | None = None
-    attachments: list[Attachment] = Field(default_factory=list)
+    subject: Annotated[str, Field(min_length=1, max_length=998), HEADER]
+    text: BodyText | None = None
+    html: BodyText | None = None
+    attachments: Attachments = Field(default_factory=list)
     # Optional: the producer's id for tracing this email across services (every log line and
     # outcome event of the email carries it); mailroute makes one when none is given.
     correlation_id: CorrelationId | None = None
@@ -191,9 +129,16 @@ class EmailRequested(_Wire):
 
     @classmethod
     def parse(cls, data: Any) -> EmailRequested:
-        """Validate a producer's input; `InvalidEventError` names every bad field and rule."""
+        """Validate a producer's input (a mapping or an instance); `InvalidEventError` names
+        every bad field and rule."""
         try:
+            if not isinstance(data, EmailRequested):
+                wire_json.check_depth(data)
             return cls.model_validate(data)
+        except wire_json.TooDeepError as exc:
+            raise InvalidEventError(
+                [FieldProblem(exc.field or "(event)", exc.rule, str(exc))]
+            ) from None
         except ValidationError as exc:
             raise InvalidEventError(field_problems(exc)) from None
 
@@ -279,11 +224,15 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
 
 def read_event(raw: str | bytes | dict[str, Any], expected: str | None = None) -> Any:
     """Read one event from the wire. Raises `UnreadableEventError` or `InvalidEventError`."""
-    if isinstance(raw, str | bytes):
-        try:
-            raw = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise UnreadableEventError(f"not JSON: {exc}") from None
+    try:
+        if isinstance(raw, str | bytes):
+            raw = wire_json.loads(raw)
+        else:
+            wire_json.check_depth(raw)
+    except wire_json.TooDeepError as exc:
+        raise UnreadableEventError(f"{exc.field or 'the event'}: {exc} ({exc.rule})") from None
+    except ValueError as exc:
+        raise UnreadableEventError(f"not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise UnreadableEventError(f"an event is a JSON object, got {type(raw).__name__}")
     type_name = raw.get("type", expected)

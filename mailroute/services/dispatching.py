@@ -22,6 +22,7 @@ from mailroute.core.mime import bare_address, email_id_for, from_header, message
 from mailroute.core.records import RouteTarget, SenderContext
 from mailroute.core.routing import RouteDecision, decide_route
 from mailroute.events import EmailRequested, InvalidEventError, UnreadableEventError, read_event
+from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
 from mailroute.services.dependencies import Dependencies
 
 log = structlog.get_logger(__name__)
@@ -73,7 +74,11 @@ def _report(status: str, route: str | None, created: bool, decision: RouteDecisi
 
 
 def route_stored(email_id: str, deps: Dependencies) -> DispatchOutcome | None:
-    """Route an accepted email once; queue it (again, if an earlier delivery died before)."""
+    """Route an accepted email once; queue it (again, if an earlier delivery died before). An
+    id that is not one (not a canonical UUID string) is refused for good, never retried."""
+    if not is_canonical_uuid(email_id):
+        log.warning("dispatch.unreadable_email_id")
+        raise UnreadableMessageError(f"email_id: {UUID_MESSAGE} (uuid)")
     target = deps.emails.route_target(email_id)
     if target is None:
         log.warning("dispatch.unknown_email")

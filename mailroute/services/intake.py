@@ -3,7 +3,9 @@ and the one way an email is accepted.
 
 Everything is checked once, before anything is stored or published: the event's fields, its
 size, the company, and the caller's right to send for it. A refusal names the field and the
-rule. Accepting stores the email with its attachments (and, in the same statement, the task that
+rule. The rules live in `mailroute.events` (`email_fields`, `text_rules`, `file_types`,
+`wire_json`, `ids`), so the queue reader of a raw `EmailRequested` applies the very same ones.
+Accepting stores the email with its attachments (and, in the same statement, the task that
 routes it) and publishes only its id: no queue message carries a body or an attachment.
 Python's `publish` keeps publishing small `EmailRequested` events inline, with confirms; one
 whose JSON is over `PUBLISH_INLINE_BYTES` is accepted the same way as over HTTP.
@@ -80,19 +82,23 @@ class Intake:
     def validate(
         self, data: Mapping[str, Any] | EmailRequested, *, company_id: str | None = None
     ) -> EmailRequested:
-        """Check everything; `company_id` is the caller's company when it is known (API keys)."""
+        """Check everything; `company_id` is the caller's company when it is known (API keys).
+
+        An `EmailRequested` instance is checked again like a mapping (it may have been built
+        with `model_construct`, which checks nothing)."""
         if isinstance(data, EmailRequested):
-            event = data
-            if company_id is not None and event.company_id != company_id:
-                self._refuse_company(event.company_id)
+            event = EmailRequested.parse(data)
+        elif not isinstance(data, Mapping):
+            got = type(data).__name__
+            raise InvalidEventError([FieldProblem("(event)", "object", f"got {got}")])
         else:
             fields = dict(data)
             if company_id is not None:
-                given = fields.setdefault("company_id", company_id)
-                if given != company_id:
-                    self._refuse_company(str(given))
+                fields.setdefault("company_id", company_id)
             fields.setdefault("event_id", str(uuid.uuid4()))
             event = EmailRequested.parse(fields)
+        if company_id is not None and event.company_id != company_id:
+            self._refuse_company(event.company_id)
         if event.size > self._max_bytes:
             raise InvalidEventError(
                 [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -11,7 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from mailroute.bootstrap import WebServices
-from mailroute.events import FieldProblem
+from mailroute.events import FieldProblem, wire_json
+from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
+from mailroute.events.text_rules import header_problem
 from mailroute.services.intake import Accepted
 from mailroute.web.auth import Caller
 from mailroute.web.context import context
@@ -19,6 +20,7 @@ from mailroute.web.correlation import correlation_id
 from mailroute.web.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["emails"])
+MAX_EVENT_ID = 200
 Ctx = Annotated[WebServices, Depends(context)]
 
 EMAIL_REQUEST_EXAMPLE: dict[str, Any] = {
@@ -64,7 +66,14 @@ async def _json_body(request: Request, max_bytes: int) -> dict[str, Any]:
             [FieldProblem("body", "max_size", f"at most {max_bytes} bytes")],
         )
     try:
-        data = json.loads(raw)
+        data = wire_json.loads(raw)
+    except wire_json.TooDeepError as exc:
+        raise ApiError(
+            400,
+            "invalid_json",
+            "the body nests too deep",
+            [FieldProblem("body", exc.rule, str(exc))],
+        ) from None
     except ValueError as exc:
         raise ApiError(
             400,
@@ -83,8 +92,19 @@ async def _json_body(request: Request, max_bytes: int) -> dict[str, Any]:
 
 
 def _with_event_id(data: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
-    """The request's event id: `event_id`, or the `Idempotency-Key` header (they must agree)."""
+    """The request's event id: `event_id`, or the `Idempotency-Key` header (they must agree);
+    the header meets the event id's rules, and a refusal names the header."""
     if idempotency_key is not None:
+        problem = header_problem(idempotency_key)
+        if problem is None and not 1 <= len(idempotency_key) <= MAX_EVENT_ID:
+            problem = ("max_length", f"must be 1 to {MAX_EVENT_ID} characters")
+        if problem is not None:
+            raise ApiError(
+                422,
+                "validation_failed",
+                "the Idempotency-Key header is invalid",
+                [FieldProblem("Idempotency-Key", *problem)],
+            )
         given = data.setdefault("event_id", idempotency_key)
         if given != idempotency_key:
             raise ApiError(
@@ -110,12 +130,11 @@ def accepted_response(accepted: Accepted) -> JSONResponse:
 
 
 def email_id_or_404(email_id: str) -> str:
-    try:
-        uuid.UUID(email_id)
-    except ValueError:
+    """Only the canonical form is an email id: `urn:uuid:…`, braces or upper case are no email."""
+    if not is_canonical_uuid(email_id):
         raise ApiError(
-            404, "not_found", "no such email", [FieldProblem("email_id", "uuid", "not an email id")]
-        ) from None
+            404, "not_found", "no such email", [FieldProblem("email_id", "uuid", UUID_MESSAGE)]
+        )
     return email_id
 
 
@@ -134,7 +153,7 @@ async def request_email(
     request: Request,
     caller: Caller,
     ctx: Ctx,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Validate and accept one email. The same `event_id` (or `Idempotency-Key`) twice sends
     one email. Answers 202 with the email's id once it is stored, even while the message

@@ -19,7 +19,7 @@ from mailroute.events import (
 def request(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "event_id": "evt-1",
-        "company_id": "c-1",
+        "company_id": "4f0c3b1e-5d2a-4c6e-9b7a-2e8d1f3a6c90",
         "to": ["jane@example.com"],
         "subject": "Invoice 1",
         "text": "Hello",
@@ -44,6 +44,14 @@ def test_addresses_keep_display_names_and_normalise_the_domain() -> None:
     assert event.to == ['"Doe, Jane" <Jane@example.com>']
 
 
+def test_a_display_name_that_is_not_ascii_is_kept_as_text_not_encoded() -> None:
+    event = EmailRequested.parse(
+        request(to=["Zoë Müller <zoe@example.com>"], cc=['"Müller, Zoë" <z@example.com>'])
+    )
+    assert event.to == ["Zoë Müller <zoe@example.com>"]
+    assert event.cc == ['"Müller, Zoë" <z@example.com>']
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
@@ -51,6 +59,19 @@ def test_addresses_keep_display_names_and_normalise_the_domain() -> None:
         ({"bcc": ["a@b.example\r\nX: y"]}, ("bcc[0]", "header_injection")),
         ({"subject": "a\nb"}, ("subject", "header_injection")),
         ({"subject": "a\x00b"}, ("subject", "control_characters")),
+        ({"text": "a\x00b"}, ("text", "control_characters")),
+        ({"html": "<p>\x1b</p>"}, ("html", "control_characters")),
+        ({"subject": "a\u2028b"}, ("subject", "line_separator")),
+        ({"to": ["Jane\x85 <j@example.com>"]}, ("to[0]", "line_separator")),
+        ({"subject": "a\ud800"}, ("subject", "invalid_unicode")),
+        ({"to": ["\u202eJane <j@example.com>"]}, ("to[0]", "bidi_control")),
+        ({"to": ["jos\u00e9@example.com"]}, ("to[0]", "ascii_address")),
+        ({"cc": ["Jane <jane@ex\u00e4mple.com>"]}, ("cc[0]", "ascii_address")),
+        ({"company_id": "urn:uuid:4f0c3b1e-5d2a-4c6e-9b7a-2e8d1f3a6c90"}, ("company_id", "uuid")),
+        ({"subject": "x" * 999}, ("subject", "max_length")),
+        ({"attachments": [{"filename": "a.pdf"}] * 101}, ("attachments", "max_attachments")),
+        ({"schema_version": 2}, ("schema_version", "schema_version")),
+        ({"correlation_id": "abc\n"}, ("correlation_id", "correlation_id")),
         ({"event_id": ""}, ("event_id", "not_empty")),
         ({"to": []}, ("to", "recipient_required")),
         ({"text": "", "html": "  "}, ("text", "body_required")),

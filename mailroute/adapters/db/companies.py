@@ -13,6 +13,7 @@ from typing import Any
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.records import Company, Principal, Role, SenderContext
 from mailroute.core.routing import GmailConnectionView
+from mailroute.events.ids import is_canonical_uuid
 
 KEY_PREFIX = "mr"
 
@@ -45,10 +46,8 @@ class PostgresCompanies:
         return _company(row)
 
     def get(self, company_id: str) -> Company | None:
-        try:
-            uuid.UUID(company_id)
-        except ValueError:
-            return None
+        if not is_canonical_uuid(company_id):
+            return None  # `urn:uuid:…`, braces, upper case: no company's id
         with self._pool.connection() as conn:
             row = conn.execute("SELECT * FROM companies WHERE id = %s", (company_id,)).fetchone()
         return _company(row) if row else None
@@ -148,9 +147,7 @@ def sender_context_from_row(row: dict[str, Any]) -> SenderContext:
 
 
 def sender_context(pool: Pool, company_id: str) -> SenderContext | None:
-    try:
-        uuid.UUID(company_id)
-    except ValueError:
+    if not is_canonical_uuid(company_id):
         return None
     with pool.connection() as conn:
         row = conn.execute(

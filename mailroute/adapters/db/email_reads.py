@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mailroute.adapters.db.pool import Pool
+from mailroute.core.mime import readable_address
 from mailroute.core.model import Route
 from mailroute.core.records import EmailView
 
@@ -73,8 +74,8 @@ def _view(row: dict[str, Any]) -> EmailView:
         kind=row["kind"],
         status=row["status"],
         route=row["route"],
-        from_address=row["from_address"],
-        to=list(row["to_addrs"]),
+        from_address=readable_address(row["from_address"]),
+        to=[readable_address(a) or a for a in row["to_addrs"]],
         subject=row["subject"],
         attempts=row["attempts"],
         error_code=row["error_code"],

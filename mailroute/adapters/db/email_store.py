@@ -244,11 +244,30 @@ class EmailStoreSql:
     def record_rejected(
         self, *, queue: str, actor: str, message_id: str, reason: str, payload: Any
     ) -> None:
-        """A queue message that cannot be read: kept with the reason, never retried."""
-        text = payload if isinstance(payload, str) else json.dumps(payload, default=str)
+        """A queue message that cannot be read: kept with the reason, never retried. Whatever
+        it holds is stored: NUL and lone surrogates (which PostgreSQL text cannot hold) are
+        written as escapes, and a payload that is not JSON-writable as its type's name."""
+        if isinstance(payload, str):
+            text = payload
+        else:
+            try:
+                text = json.dumps(payload, default=str)
+            except (ValueError, TypeError, RecursionError):
+                text = f"<a {type(payload).__name__} that cannot be written as JSON>"
         with self._pool.connection() as conn:
             conn.execute(
                 "INSERT INTO rejected_messages (queue, actor, message_id, reason, payload)"
                 " VALUES (%s, %s, %s, %s, %s)",
-                (queue, actor, message_id, reason[:2000], text[:100_000]),
+                (
+                    _storable(queue),
+                    _storable(actor),
+                    _storable(message_id),
+                    _storable(reason[:2000]),
+                    _storable(text[:100_000]),
+                ),
             )
+
+
+def _storable(text: str) -> str:
+    """`text` as PostgreSQL can store it: NUL written `\\x00`, lone surrogates `\\udXXX`."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
