@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import formataddr, parseaddr
+from email.utils import parseaddr
 from typing import Any
 
 from mailroute.core.connection import ConnectionState, explain
+from mailroute.core.mime import from_header
 from mailroute.core.records import ConnectionRecord
 
 
@@ -69,7 +70,7 @@ def email_settings(
             FromOption(
                 sender="gmail",
                 address=address,
-                label=f"{formataddr((company_name, address))} (Gmail)",
+                label=f"{from_header(company_name, address)} (Gmail)",
                 enabled=state == "active",
                 reason=None if state == "active" else f"Gmail is not connected: {reason}",
             )
@@ -79,7 +80,7 @@ def email_settings(
         FromOption(
             sender="default",
             address=default_address,
-            label=f"{formataddr((company_name, default_address))} (default sender)",
+            label=f"{from_header(company_name, default_address)} (default sender)",
             enabled=True,
         )
     )

@@ -72,3 +72,12 @@ def test_no_connection_or_a_revoked_one_offers_only_the_default_address() -> Non
         assert view.address is None
         assert [o.sender for o in view.from_options] == ["default"]
         assert view.as_json()["from_options"][0]["enabled"] is True
+
+
+def test_a_from_option_shows_a_non_ascii_company_name_as_people_read_it() -> None:
+    view = email_settings(
+        _record("active"), company_name="Zoë's Bäckerei", default_from="no@reply.test"
+    )
+
+    assert view.from_options[0].label == "Zoë's Bäckerei <owner@acme.example> (Gmail)"
+    assert view.from_options[1].label == "Zoë's Bäckerei <no@reply.test> (default sender)"
