@@ -29,6 +29,13 @@ class Account:
     daily_sends: int = DEFAULT_DAILY_SENDS
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     deleted: bool = False
+    # The `email` claim of the account's ID tokens when it must differ from `email` (a test of
+    # what a client does with an odd address); None: `email`.
+    id_token_email: str | None = None
+
+    @property
+    def claimed_email(self) -> str:
+        return self.email if self.id_token_email is None else self.id_token_email
 
     @property
     def sub(self) -> str:
@@ -61,6 +68,7 @@ class Account:
             "daily_send_limit": self.daily_sends,
             "max_concurrent_sends": self.max_concurrent,
             "deleted": self.deleted,
+            "id_token_email": self.id_token_email,
         }
 
 

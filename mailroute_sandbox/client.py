@@ -143,9 +143,10 @@ class SandboxClient:
         *,
         grant_send: bool = True,
         action: str = "allow",
+        extra_scopes: Sequence[str] = (),
     ) -> JsonDict:
         """Click Allow (or Cancel) on the consent page for `auth_url`; returns `redirect_url`,
-        `code`, `scope`, `state`."""
+        `code`, `scope`, `state`. `extra_scopes` are granted on top of those asked for."""
         return self._call(
             "POST",
             "/oauth/approve",
@@ -154,8 +155,21 @@ class SandboxClient:
                 "account": account,
                 "grant_send": grant_send,
                 "action": action,
+                "extra_scopes": list(extra_scopes),
             },
         )
+
+    def issued(self, account: str) -> dict[str, list[str]]:
+        """Every `codes`, `code_verifiers`, `refresh_tokens`, `access_tokens`, `id_tokens`
+        value the sandbox issued to (or was shown for) `account`."""
+        found: dict[str, list[str]] = self._call("GET", f"/accounts/{account}/issued")
+        return found
+
+    def revocations(self, account: str | None = None) -> list[JsonDict]:
+        """Every call to /revoke: `account`, `token`, `token_kind`, `status`, `confirmed`."""
+        params = {"account": account} if account is not None else {}
+        found: list[JsonDict] = self._call("GET", "/revocations", params=params)["revocations"]
+        return found
 
     # -- Gmail -----------------------------------------------------------------------------
     def gmail_sent(self, email: str | None = None, *, content: bool = True) -> list[JsonDict]:
@@ -177,7 +191,8 @@ class SandboxClient:
         persistent: bool = False,
         message: str | None = None,
     ) -> JsonDict:
-        """Fail the next `count` calls with `kind`: 401, 429, 500, 502, 503, 504, "timeout",
+        """Fail the next `count` calls of `target` ("gmail", "token", "revoke", or "any": Gmail
+        and token) with `kind`: 401, 429, 500, 502, 503, 504, "timeout",
         "403_userRateLimitExceeded", "403_rateLimitExceeded", "400_invalidArgument" or
         "400_failedPrecondition". `persistent` fails every matching call until cleared;
         `message` replaces Google's default text."""

@@ -8,6 +8,7 @@ once); the page's form posts back to the same path. `approve` is shared with the
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -144,12 +145,19 @@ def deny(request: AuthRequest) -> str:
 
 
 def approve(
-    state: SandboxState, request: AuthRequest, email: str, *, grant_send: bool
+    state: SandboxState,
+    request: AuthRequest,
+    email: str,
+    *,
+    grant_send: bool,
+    extra_scopes: Sequence[str] = (),
 ) -> tuple[str, str, tuple[str, ...]]:
-    """Issue a code for `email`; return (redirect URL, code, granted scopes)."""
+    """Issue a code for `email`; return (redirect URL, code, granted scopes). `extra_scopes`
+    are granted on top of those asked for (a consent that grants more than the app asked)."""
     account = state.accounts.ensure(email.strip())
     key = account.email.lower()
     granted = tuple(s for s in request.scopes if grant_send or s != GMAIL_SEND)
+    granted = normalise((*granted, *extra_scopes))
     if request.include_granted_scopes:
         granted = normalise((*state.grants.previously_granted(key, request.client_id), *granted))
     code = state.grants.issue_code(
@@ -166,6 +174,7 @@ def approve(
             nonce=request.nonce,
         )
     )
+    state.issued.add(key, "codes", code)
     params = {"code": code, "scope": scope_text(granted), "authuser": "0", "prompt": "consent"}
     if request.state is not None:
         params = {"state": request.state, **params}
@@ -220,7 +229,8 @@ async def authorize(request: Request) -> Response:
         if params.get("sandbox_action", "allow") == "cancel":
             return RedirectResponse(deny(auth), status_code=302)
         grant_send = params.get("sandbox_grant_send", "1") not in ("0", "false", "")
-        url, _code, _granted = approve(state, auth, auto, grant_send=grant_send)
+        extra = params.get("sandbox_extra_scopes", "").split()
+        url, _code, _granted = approve(state, auth, auto, grant_send=grant_send, extra_scopes=extra)
         return RedirectResponse(url, status_code=302)
     return _consent_page(state, auth)
 

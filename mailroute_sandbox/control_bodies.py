@@ -42,6 +42,7 @@ class NewAccount(_Body):
     email: str
     name: str | None = None
     email_verified: bool = True
+    id_token_email: str | None = None  # the `email` claim, when it must differ from `email`
     aliases: list[str] = Field(default_factory=list)
     quota_units_per_minute: int = Field(DEFAULT_UNITS_PER_MINUTE, ge=0)
     send_cost_units: int = Field(SEND_COST_UNITS, ge=1)
@@ -56,6 +57,7 @@ class AccountLimitsBody(_Body):
     max_concurrent_sends: int | None = Field(None, ge=1)
     email_verified: bool | None = None
     aliases: list[str] | None = None
+    id_token_email: str | None = None
 
 
 class Invalidate(_Body):
@@ -95,6 +97,7 @@ class FaultBody(_Body):
 class SettingsBody(_Body):
     access_token_lifetime: int | None = Field(None, ge=1)
     gmail_latency_ms: int | None = Field(None, ge=0)
+    token_latency_ms: int | None = Field(None, ge=0)
     testing_mode: bool | None = None
     json_body_limit: int | None = Field(None, ge=1)
 
@@ -108,4 +111,6 @@ class Approve(_Body):
     params: dict[str, str] = Field(default_factory=dict)
     account: str = "owner@acme-sandbox.test"
     grant_send: bool = True
+    # Scopes Google grants on top of those asked for (a consent that grants more).
+    extra_scopes: list[str] = Field(default_factory=list)
     action: Literal["allow", "cancel"] = "allow"

@@ -92,6 +92,7 @@ async def add_account(body: NewAccount, request: Request) -> dict[str, Any]:
         send_cost=body.send_cost_units,
         daily_sends=body.daily_send_limit,
         max_concurrent=body.max_concurrent_sends,
+        id_token_email=body.id_token_email,
     )
     return state_of(request).accounts.add(account).as_json()
 
@@ -107,6 +108,20 @@ async def get_account(email: str, request: Request) -> dict[str, Any]:
     }
 
 
+@router.get("/accounts/{email}/issued")
+async def issued(email: str, request: Request) -> dict[str, Any]:
+    """Every code, PKCE verifier, refresh, access and ID token of the account (for log greps)."""
+    state = state_of(request)
+    _account_or_404(state, email)
+    return state.issued.of(email)
+
+
+@router.get("/revocations")
+async def revocations(request: Request, account: str | None = None) -> dict[str, Any]:
+    """Every call to /revoke (of one account, if given): token, kind, status, confirmed."""
+    return {"revocations": state_of(request).revocations.calls(account)}
+
+
 @router.post("/accounts/{email}/limits")
 async def set_limits(email: str, body: AccountLimitsBody, request: Request) -> dict[str, Any]:
     state = state_of(request)
@@ -119,6 +134,7 @@ async def set_limits(email: str, body: AccountLimitsBody, request: Request) -> d
         max_concurrent=body.max_concurrent_sends,
         email_verified=body.email_verified,
         aliases=body.aliases,
+        id_token_email=body.id_token_email,
     )
     assert updated is not None
     return updated.as_json()
@@ -227,7 +243,9 @@ async def approve_without_browser(body: Approve, request: Request) -> dict[str, 
         raise HTTPException(exc.status, f"{exc.error}: {exc.detail}") from exc
     if body.action == "cancel":
         return {"redirect_url": deny(auth), "code": None, "scope": None, "state": auth.state}
-    url, code, granted = approve(state, auth, body.account, grant_send=body.grant_send)
+    url, code, granted = approve(
+        state, auth, body.account, grant_send=body.grant_send, extra_scopes=body.extra_scopes
+    )
     return {"redirect_url": url, "code": code, "scope": " ".join(granted), "state": auth.state}
 
 

@@ -2,7 +2,7 @@
 
 `SendLimiter` keeps, per account, a sliding 60-second window of quota units, a rolling 24-hour
 count of sends and the number of sends in flight. `FaultQueue` holds "fail the next N calls"
-rules for the Gmail and token endpoints.
+rules for the Gmail, token and revoke endpoints (`any` means Gmail and token, never revoke).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ FaultKind = Literal[
     "400_invalidArgument",
     "400_failedPrecondition",
 ]
-FaultTarget = Literal["gmail", "token", "any"]
+FaultTarget = Literal["gmail", "token", "revoke", "any"]
 # Kinds only the Gmail API answers (the token endpoint speaks OAuth's error shape, not these).
 GMAIL_ONLY_KINDS: frozenset[FaultKind] = frozenset(
     {
@@ -168,10 +168,10 @@ class ApiFault:
             "message": self.message,
         }
 
-    def matches(self, target: Literal["gmail", "token"], account: str | None) -> bool:
-        if self.target not in (target, "any"):
+    def matches(self, target: Literal["gmail", "token", "revoke"], account: str | None) -> bool:
+        if self.target != target and (self.target != "any" or target == "revoke"):
             return False
-        if target == "token" and self.kind in GMAIL_ONLY_KINDS:
+        if target != "gmail" and self.kind in GMAIL_ONLY_KINDS:
             return False
         if self.account is None:
             return True
@@ -189,7 +189,9 @@ class FaultQueue:
         with self._lock:
             self._faults.append(fault)
 
-    def take(self, target: Literal["gmail", "token"], account: str | None) -> ApiFault | None:
+    def take(
+        self, target: Literal["gmail", "token", "revoke"], account: str | None
+    ) -> ApiFault | None:
         with self._lock:
             for fault in self._faults:
                 if not fault.matches(target, account):

@@ -74,14 +74,16 @@ def _id_token(state: SandboxState, grant: Grant, access_token: str, nonce: str |
         "exp": issued + 3599,
     }
     if account is not None and USERINFO_EMAIL in grant.scopes:
-        claims["email"] = account.email
+        claims["email"] = account.claimed_email
         claims["email_verified"] = account.email_verified
     if account is not None and USERINFO_PROFILE in grant.scopes:
         first, _, last = account.name.partition(" ")
         claims.update(name=account.name, given_name=first, family_name=last or first)
     if nonce:
         claims["nonce"] = nonce
-    return state.keys.sign(claims)
+    signed = state.keys.sign(claims)
+    state.issued.add(grant.account, "id_tokens", signed)
+    return signed
 
 
 def _token_payload(
@@ -94,6 +96,7 @@ def _token_payload(
 ) -> dict[str, Any]:
     lifetime = state.settings.access_token_lifetime
     access = state.grants.issue_access_token(grant, scopes, lifetime)
+    state.issued.add(grant.account, "access_tokens", access)
     payload: dict[str, Any] = {
         "access_token": access,
         "expires_in": lifetime,
@@ -102,6 +105,7 @@ def _token_payload(
     }
     if with_refresh and grant.refresh_token:
         payload["refresh_token"] = grant.refresh_token
+        state.issued.add(grant.account, "refresh_tokens", grant.refresh_token)
         if state.settings.testing_mode and not set(scopes) <= IDENTITY_SCOPES:
             payload["refresh_token_expires_in"] = TESTING_REFRESH_LIFETIME
     if "openid" in grant.scopes:
@@ -110,6 +114,7 @@ def _token_payload(
 
 
 async def _token_fault(fault: ApiFault) -> Response:
+    """Google's OAuth error body for an injected fault of the token or revoke endpoint."""
     if fault.kind == "timeout":
         await asyncio.sleep(fault.hang_seconds)
         return errors.oauth_error(503, "temporarily_unavailable", "The service is unavailable.")
@@ -127,8 +132,11 @@ async def token(request: Request) -> Response:
     form = await _form(request)
     client_id, secret = _client_credentials(request, form)
     grant_type = form.get("grant_type", "")
+    if state.settings.token_latency_ms:
+        await asyncio.sleep(state.settings.token_latency_ms / 1000)
     if grant_type == "authorization_code":
         account = state.grants.code_account(form.get("code", ""))
+        state.issued.add(account, "code_verifiers", form.get("code_verifier"))
     else:
         account = state.grants.refresh_account(form.get("refresh_token", ""))
     fault = state.faults.take("token", account)
@@ -191,11 +199,23 @@ async def _revoke(request: Request) -> Response:
     form = await _form(request)
     token_value = form.get("token", "")
     account = state.grants.refresh_account(token_value)
+    kind = "refresh_token" if account else "unknown"
     if account is None:
         access = state.grants.access_token(token_value)
         account = access.account if access else None
+        kind = "access_token" if access else kind
+    fault = state.faults.take("revoke", account)
+    if fault is not None:
+        state.counters.injected()
+        state.counters.bump("revoke_failures", account)
+        answer = await _token_fault(fault)
+        state.revocations.record(account, token_value, kind, answer.status_code, "injected")
+        log.info("sandbox.revoke.fault_injected", kind=fault.kind, account=account)
+        return answer
     if not token_value or not state.grants.revoke_token(token_value):
+        state.revocations.record(account, token_value, kind, 400, "invalid_token")
         return errors.oauth_error(400, "invalid_token", "Token expired or revoked")
+    state.revocations.record(account, token_value, kind, 200, None)
     state.counters.bump("revokes", account)
     log.info("sandbox.token.revoked", account=account)
     return errors.json_response({})
@@ -250,7 +270,7 @@ async def _userinfo(request: Request) -> Response:
         return errors.invalid_credentials(expired=False)
     info: dict[str, Any] = {"sub": account.sub}
     if USERINFO_EMAIL in access.scopes:
-        info.update(email=account.email, email_verified=account.email_verified)
+        info.update(email=account.claimed_email, email_verified=account.email_verified)
     if USERINFO_PROFILE in access.scopes:
         info["name"] = account.name
     return errors.json_response(info)

@@ -1,6 +1,7 @@
 """Everything the sandbox remembers, in memory: one `SandboxState` per server, thread-safe.
 
-It composes the account book, the OAuth grants, the send limiter, the injected faults, the
+It composes the account book, the OAuth grants (and the secrets issued and revocations asked,
+for tests), the send limiter, the injected faults, the
 counters, what each account "sent" through Gmail, open resumable upload sessions and the SMTP sink.
 `reset()` puts it all back to the seeded defaults (registered redirect URIs are kept).
 """
@@ -17,6 +18,7 @@ from typing import Any
 from mailroute_sandbox import clock
 from mailroute_sandbox.accounts import AccountBook
 from mailroute_sandbox.grants import GrantStore
+from mailroute_sandbox.issued import IssuedSecrets, RevocationLog
 from mailroute_sandbox.keys import SigningKeys
 from mailroute_sandbox.limits import FaultQueue, SendLimiter
 from mailroute_sandbox.mime import JsonDict, parsed_message
@@ -34,6 +36,7 @@ COUNTER_NAMES = (
     "auth_failures",
     "send_errors",
     "token_refresh_failures",
+    "revoke_failures",
 )
 
 
@@ -41,6 +44,7 @@ COUNTER_NAMES = (
 class SandboxSettings:
     access_token_lifetime: int = DEFAULT_ACCESS_TOKEN_LIFETIME
     gmail_latency_ms: int = 0
+    token_latency_ms: int = 0  # every /token answer waits this long (a slow Google)
     testing_mode: bool = False
     json_body_limit: int = JSON_BODY_LIMIT
 
@@ -48,6 +52,7 @@ class SandboxSettings:
         return {
             "access_token_lifetime": self.access_token_lifetime,
             "gmail_latency_ms": self.gmail_latency_ms,
+            "token_latency_ms": self.token_latency_ms,
             "testing_mode": self.testing_mode,
             "json_body_limit": self.json_body_limit,
             "upload_limit": UPLOAD_LIMIT,
@@ -156,6 +161,8 @@ class SandboxState:
         self.keys = SigningKeys()
         self.accounts = AccountBook()
         self.grants = GrantStore()
+        self.issued = IssuedSecrets()
+        self.revocations = RevocationLog()
         self.limiter = SendLimiter()
         self.faults = FaultQueue()
         self.counters = Counters()
@@ -196,6 +203,8 @@ class SandboxState:
         """Back to the seeded state: accounts, tokens, limits, faults, counters, both mailboxes."""
         self.accounts.reset()
         self.grants.reset()
+        self.issued.reset()
+        self.revocations.reset()
         self.limiter.reset()
         self.faults.reset()
         self.counters.reset()

@@ -14,6 +14,7 @@ from mailroute.adapters.db.oauth_states import PostgresOAuthStates
 from mailroute.adapters.db.one_notice_per_break import PostgresNotices
 from mailroute.adapters.db.outbox import OutboxRow
 from mailroute.adapters.db.pacing import PostgresPacing
+from mailroute.adapters.db.pending_revocations import PostgresPendingRevocations
 from mailroute.adapters.db.pool import Pool, make_pool
 from mailroute.adapters.google.gmail import GmailSender
 from mailroute.adapters.google.oauth import GoogleOAuth
@@ -30,6 +31,7 @@ from mailroute.core.retry import RetryPolicy
 from mailroute.services.connections import GmailConnections
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.intake import fail_refused_task
+from mailroute.services.revocations import GoogleRevocations
 from mailroute.services.signed_oauth_state import StateSigner
 
 
@@ -62,13 +64,20 @@ def gmail_connections(
     settings: Settings, pool: Pool, outbox: Outbox, connections: PostgresConnections
 ) -> GmailConnections:
     """The Gmail connection use cases (connect, verify, revoke), for the web app and the clock."""
+    oauth = GoogleOAuth(settings)
+    pending = PostgresPendingRevocations(pool, TokenCipher(settings.token_encryption_keys))
+    retry = RetryPolicy(
+        base_seconds=settings.revocation_retry_base_seconds,
+        cap_seconds=settings.revocation_retry_max_seconds,
+    )
     return GmailConnections(
         connections=connections,
         states=PostgresOAuthStates(pool, TokenCipher(settings.token_encryption_keys)),
-        oauth=GoogleOAuth(settings),
+        oauth=oauth,
         signer=StateSigner(settings.secret_key),
         outbox=outbox,
         secret_key=settings.secret_key,
+        revocations=GoogleRevocations(pending, oauth, retry=retry),
     )
 
 

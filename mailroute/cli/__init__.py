@@ -13,7 +13,7 @@ from mailroute.config.logging import configure_logging
 def main() -> None:
     """mailroute: a company's email through its own Gmail or the default SMTP sender."""
     settings = settings_or_exit()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
 
 
 from mailroute.cli import company, emails, processes, sandbox, tokens  # noqa: E402

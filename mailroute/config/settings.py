@@ -1,7 +1,8 @@
 """One frozen `Settings`, read once from the environment and passed down.
 
 Every variable is documented in `.env.example`. Defaults serve a local run against the sandbox.
-`Settings.from_env()` fails fast, naming every bad variable at once.
+`Settings.from_env()` fails fast, naming every bad variable at once; with real Google
+credentials it refuses weak secrets (`secret_strength` holds the rules).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from mailroute.config.secret_strength import secret_key_problem, token_keys_problems
 
 SANDBOX_CLIENT_ID = "mailroute-sandbox.apps.googleusercontent.com"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - the sandbox's public demo credential
@@ -74,11 +77,28 @@ class Settings:
     # Worker processes export dramatiq's Prometheus metrics here (0 turns the exporter off).
     worker_metrics_port: int = 9191
     worker_metrics_host: str = "127.0.0.1"
+    # A revocation Google did not confirm is asked again after this (doubling per attempt,
+    # with jitter, up to the max), for as long as it takes.
+    revocation_retry_base_seconds: float = 60.0
+    revocation_retry_max_seconds: float = 6 * 3600.0
+    # Web hardening: the Host names the web app answers (empty: PUBLIC_BASE_URL's host), the
+    # bearer token `/metrics` asks for (empty: open), the body limit of every route but
+    # POST /v1/emails, and "Check now" / POST /v1/gmail/verify calls a minute per company.
+    allowed_hosts: tuple[str, ...] = ()
+    metrics_token: str = ""
+    max_request_bytes: int = 64 * 1024
+    gmail_checks_per_minute: int = 5
 
     @property
     def uses_sandbox(self) -> bool:
         """True when no Google client credentials are configured: Google is the local sandbox."""
         return not (self.google_client_id and self.google_client_secret)
+
+    @property
+    def honoured_hosts(self) -> tuple[str, ...]:
+        """The Host names requests may carry: ALLOWED_HOSTS, else PUBLIC_BASE_URL's host."""
+        hosts = self.allowed_hosts or (urlsplit(self.public_base_url).hostname or "",)
+        return tuple(host.lower() for host in hosts if host)
 
     @property
     def oauth_client_id(self) -> str:
@@ -145,23 +165,51 @@ class Settings:
                 found.append(f"{var}: must be a URL with scheme {' or '.join(schemes)}")
         if bool(self.google_client_id) != bool(self.google_client_secret):
             found.append("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET: set both or neither")
-        if not self.uses_sandbox and self.secret_key == DEV_SECRET_KEY:
-            found.append("SECRET_KEY: must be set when real Google credentials are configured")
-        if not self.uses_sandbox and self.token_encryption_keys == (DEV_TOKEN_KEY,):
-            found.append(
-                "TOKEN_ENCRYPTION_KEYS: must be set when real Google credentials are configured"
-            )
+        found.extend(self._secret_problems())
         if self.log_format not in ("json", "console"):
             found.append("LOG_FORMAT: must be json or console")
         if self.max_email_bytes <= 0:
             found.append("MAX_EMAIL_BYTES: must be positive")
         if self.gmail_sends_per_minute <= 0:
             found.append("GMAIL_SENDS_PER_MINUTE: must be positive")
+        if self.max_request_bytes < 1024:
+            found.append("MAX_REQUEST_BYTES: must be at least 1024")
+        if self.gmail_checks_per_minute < 1:
+            found.append("GMAIL_CHECKS_PER_MINUTE: must be at least 1")
         if self.gmail_max_concurrent_sends < 1:
             found.append("GMAIL_MAX_CONCURRENT_SENDS: must be at least 1")
         if "@" not in self.default_from:
             found.append("DEFAULT_FROM: must be an email address, optionally with a display name")
         return found
+
+    def _secret_problems(self) -> list[str]:
+        """Malformed token keys always; with real Google credentials, weak secrets too."""
+        real = not self.uses_sandbox
+        found: list[str] = []
+        if real and self.secret_key == DEV_SECRET_KEY:
+            found.append("SECRET_KEY: must be set when real Google credentials are configured")
+        elif real and (weak := secret_key_problem(self.secret_key)):
+            found.append(f"SECRET_KEY: {weak}")
+        if real and self.token_encryption_keys == (DEV_TOKEN_KEY,):
+            found.append(
+                "TOKEN_ENCRYPTION_KEYS: must be set when real Google credentials are configured"
+            )
+        else:
+            found.extend(
+                f"TOKEN_ENCRYPTION_KEYS: {problem}"
+                for problem in token_keys_problems(
+                    self.token_encryption_keys, strict=real, dev_key=DEV_TOKEN_KEY
+                )
+            )
+        return found
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret, for the logs to blank wherever one would appear."""
+        found = [self.secret_key, *self.token_encryption_keys, self.oauth_client_secret]
+        found.append(self.metrics_token)
+        for url in (self.database_url, self.rabbitmq_url, self.smtp_url):
+            found.append(urlsplit(url).password or "")
+        return tuple(value for value in found if len(value) >= 8)
 
 
 def _parse(kind: object, raw: str) -> object:

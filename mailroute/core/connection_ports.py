@@ -1,11 +1,13 @@
 """The ports of the Gmail connection's use cases (sign in, check, revoke): the connections
-store, pending authorizations, and the OAuth provider."""
+store, pending authorizations, revocations Google has not confirmed yet, and the OAuth
+provider."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 from mailroute.core.oauth import (
     AuthorizationStart,
@@ -16,10 +18,16 @@ from mailroute.core.oauth import (
 from mailroute.core.ports import ConnectionBreaks
 from mailroute.core.records import ConnectionRecord, TokenSet
 
+RevocationReason = Literal["revoke_access", "superseded", "refused_grant"]
+
 
 class ConnectionStore(ConnectionBreaks, Protocol):
     """Gmail connections: the transitions write their own events to the outbox and return
-    their outbox ids; tokens are encrypted at rest and read only through `tokens`."""
+    their outbox ids; tokens are encrypted at rest and read only through `tokens`.
+
+    `connect` to another Google account than the connected one, and `revoke`, move the refresh
+    token they replace (still encrypted) to the pending revocations, in the same transaction:
+    Google is asked to forget it by `PendingRevocations.claim_new` / `claim_due`."""
 
     def for_company(self, company_id: str) -> ConnectionRecord | None: ...
 
@@ -36,17 +44,69 @@ class ConnectionStore(ConnectionBreaks, Protocol):
         connected_by: str | None,
     ) -> tuple[ConnectionRecord, list[int]]: ...
 
-    def revoke(self, company_id: str) -> tuple[ConnectionRecord | None, list[int]]: ...
+    def revoke(
+        self, company_id: str, *, reason: RevocationReason = "revoke_access"
+    ) -> tuple[ConnectionRecord | None, list[int]]: ...
 
     def tokens(self, connection_id: str) -> TokenSet | None: ...
 
-    def refresh_under_lock(
+    def refresh_once(
         self,
         connection_id: str,
         generation: int,
         still_fresh: Callable[[TokenSet], bool],
         refresh: Callable[[TokenSet], tuple[str, datetime | None]],
-    ) -> TokenSet | None: ...
+    ) -> TokenSet | None:
+        """Refresh the access token at most once across threads and processes, holding no
+        database connection or row lock while `refresh` calls Google; None when the
+        connection is not active (for this generation) any more."""
+        ...
+
+
+@dataclass(frozen=True)
+class RevocationAttempt:
+    """A pending revocation claimed for one attempt (leased: nobody else attempts it now)."""
+
+    id: int
+    company_id: str | None
+    address: str | None
+    reason: str
+    attempts: int  # this one included
+    token: str | None  # None: no configured key decrypts it (yet)
+    cancelled: bool = False  # dropped unasked: the Google account is connected again
+
+    def __repr__(self) -> str:  # the token never reaches a log
+        return f"RevocationAttempt(id={self.id}, reason={self.reason!r})"
+
+
+class PendingRevocations(Protocol):
+    """Grants mailroute no longer keeps, until Google confirms it forgot them. Tokens stay
+    encrypted; a revocation whose Google account is connected again is dropped unasked
+    (Google revokes per account and app: asking would end that connection too)."""
+
+    def queue(
+        self,
+        token: str,
+        *,
+        company_id: str,
+        google_subject: str,
+        address: str,
+        reason: RevocationReason,
+    ) -> None: ...
+
+    def claim_new(self, company_id: str) -> list[RevocationAttempt]:
+        """This company's revocations never attempted yet (the requester's own attempt)."""
+        ...
+
+    def claim_due(self, limit: int) -> list[RevocationAttempt]:
+        """Revocations whose next attempt is due (the clock's retries)."""
+        ...
+
+    def confirmed(self, revocation_id: int) -> None:
+        """Google forgot the grant: the token is deleted."""
+        ...
+
+    def failed(self, revocation_id: int, *, error: str, retry_at: datetime) -> None: ...
 
 
 class AuthorizationStates(Protocol):

@@ -2,8 +2,9 @@
 connection (a token refresh), revoke it. Each transition publishes `GmailConnectionChanged`;
 the one caller that breaks a connection also publishes `AuthBroken`.
 
-Refusals raise `AuthorizationRefusedError` with a `code` and a message written for the admin;
-nothing is stored when the callback is refused.
+Refusals (`grant_checks`) raise `AuthorizationRefusedError`; nothing is stored. A grant with
+more scopes than asked for is refused and revoked; an account switch revokes the old grant;
+what Google did not confirm, the clock asks again until it does (`revocations`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
@@ -24,11 +25,18 @@ from mailroute.core.errors import (
     TokenDecryptionError,
     TransientError,
 )
-from mailroute.core.oauth import GrantedTokens, has_send_scope
+from mailroute.core.oauth import GrantedTokens, excess_scopes, has_send_scope
 from mailroute.core.ports import Outbox
 from mailroute.core.records import ConnectionRecord, TokenSet
 from mailroute.services.breaks import break_connection
+from mailroute.services.grant_checks import (
+    SEND_BOX,
+    AuthorizationRefusedError,
+    checked_address,
+    excess_scopes_refusal,
+)
 from mailroute.services.intake import new_correlation_id
+from mailroute.services.revocations import KEEPS_ASKING, GoogleRevocations
 from mailroute.services.signed_oauth_state import (
     StatePayload,
     StateRefusedError,
@@ -37,15 +45,7 @@ from mailroute.services.signed_oauth_state import (
 )
 
 log = structlog.get_logger(__name__)
-SEND_BOX = "Send email on your behalf"
-
-
-class AuthorizationRefusedError(Exception):
-    """The callback was refused; nothing was stored. `message` is for the admin."""
-
-    def __init__(self, code: str, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+__all__ = ["SEND_BOX", "AuthorizationRefusedError", "BrowserSession", "GmailConnections"]
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,20 @@ class BrowserSession:
 
 
 @dataclass(frozen=True)
+class Revoked:
+    """What Revoke Access did: the connection after, and whether Google confirmed."""
+
+    record: ConnectionRecord | None
+    address: str | None  # the account whose access was revoked; None: nothing was connected
+    google_confirmed: bool
+    problem: str | None = None  # why Google has not confirmed (the clock keeps asking)
+
+
+@dataclass(frozen=True)
 class Verification:
     record: ConnectionRecord | None
     checked: bool  # Google answered (either way)
     problem: str | None = None  # why it could not be checked
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class GmailConnections:
@@ -77,7 +83,9 @@ class GmailConnections:
         signer: StateSigner,
         outbox: Outbox,
         secret_key: str,
+        revocations: GoogleRevocations,
     ) -> None:
+        self._revocations = revocations
         self._connections = connections
         self._states = states
         self._oauth = oauth
@@ -156,11 +164,14 @@ class GmailConnections:
         except PermanentError as exc:
             raise AuthorizationRefusedError(exc.code, exc.message) from exc
         current = self._connections.for_company(payload.company_id)
-        self._check_grant(granted, current, switch_account=pending.switch_account)
+        extra = excess_scopes(granted.granted_scopes)
+        if extra:
+            raise self._refuse_excess(payload.company_id, granted, current, extra)
+        address = checked_address(granted, current, switch_account=pending.switch_account)
         refresh_token = granted.refresh_token or self._kept_refresh_token(current, granted)
         record, outbox_ids = self._connections.connect(
             payload.company_id,
-            address=granted.identity.email,
+            address=address,
             google_subject=granted.identity.subject,
             refresh_token=refresh_token,
             access_token=granted.access_token,
@@ -170,40 +181,37 @@ class GmailConnections:
         )
         self._outbox.publish_stored(outbox_ids)
         log.info("connection.connected", company_id=record.company_id, generation=record.generation)
+        self._revocations.revoke_new(payload.company_id)  # another account's grant, replaced
         return record
 
-    def _check_grant(
-        self, granted: GrantedTokens, current: ConnectionRecord | None, *, switch_account: bool
-    ) -> None:
-        identity = granted.identity
-        if not has_send_scope(granted.granted_scopes):
-            raise AuthorizationRefusedError(
-                "scope_missing",
-                f"Gmail was not connected: the box \u201c{SEND_BOX}\u201d was not ticked on"
-                " Google's consent screen. Sign in again and tick it: mailroute only sends"
-                " email and never reads your inbox.",
-            )
-        if not identity.email_verified:
-            raise AuthorizationRefusedError(
-                "email_unverified",
-                f"Google has not verified the address {identity.email}, so it cannot be used to"
-                " send email. Verify it with Google, or sign in with another account.",
-            )
-        connected = current is not None and current.state != "disconnected"
+    def _refuse_excess(
+        self,
+        company_id: str,
+        granted: GrantedTokens,
+        current: ConnectionRecord | None,
+        extra: tuple[str, ...],
+    ) -> AuthorizationRefusedError:
+        """Refuse a grant holding more than mailroute asked for, and have Google revoke it.
+        Google revokes per account and app: when this company's connection is of the same
+        account, it is disconnected too (its grant ends with this one)."""
+        refusal = excess_scopes_refusal(extra)
+        self._revocations.queue_refused(granted, company_id)
         if (
-            connected
-            and current is not None
-            and current.google_subject
-            and current.google_subject != identity.subject
-            and not switch_account
+            current is not None
+            and current.google_subject == granted.identity.subject
+            and current.state != "disconnected"
         ):
-            raise AuthorizationRefusedError(
-                "account_mismatch",
-                f"This company's Gmail connection is {current.address}, but you signed in as"
-                f" {identity.email}. Sign in as {current.address}, or tick \u201cUse a"
-                " different Google account\u201d to switch accounts.",
-                status=409,
+            _after, outbox_ids = self._connections.revoke(company_id, reason="refused_grant")
+            self._outbox.publish_stored(outbox_ids)
+            refusal.message += (
+                f" Google ends the whole authorization of {current.address}, so this company's"
+                " Gmail connection was disconnected too."
             )
+        revoked = self._revocations.revoke_new(company_id)
+        if not revoked.confirmed:
+            refusal.message += f" Google has not confirmed the revocation yet; {KEEPS_ASKING}"
+        log.warning("connection.grant_refused", company_id=company_id, code=refusal.code)
+        return refusal
 
     def _kept_refresh_token(self, current: ConnectionRecord | None, granted: GrantedTokens) -> str:
         """Google sent no refresh token: keep the stored one of the same account, if any."""
@@ -232,7 +240,7 @@ class GmailConnections:
             return fresh.access_token, fresh.expires_at
 
         try:
-            self._connections.refresh_under_lock(
+            self._connections.refresh_once(
                 record.id, record.generation, lambda _tokens: False, refresh
             )
         except GmailAuthBrokenError as exc:
@@ -241,8 +249,10 @@ class GmailConnections:
             log.warning("connection.verify_failed", company_id=company_id, code=exc.code)
             return Verification(record, checked=False, problem=exc.message)
         except TokenDecryptionError:
+            # No configured key reads the stored token: the connection cannot send any more,
+            # so it breaks through the one break path (one notice), as a revoked grant does.
             log.error("connection.token_undecryptable", company_id=company_id)
-            return Verification(record, checked=False, problem="the stored token cannot be read")
+            self.mark_broken(record, BrokenReason.TOKEN_UNREADABLE)
         log.info("connection.verified", company_id=company_id)
         return Verification(self._connections.for_company(company_id), checked=True)
 
@@ -259,22 +269,24 @@ class GmailConnections:
         return broken is not None
 
     # -- Revoke Access ---------------------------------------------------------------------------
-    def revoke(self, company_id: str) -> ConnectionRecord | None:
-        """Ask Google to forget the grant, delete both tokens whatever it answers, disconnect."""
+    def revoke(self, company_id: str) -> Revoked:
+        """Delete both tokens and disconnect (the refresh token, still encrypted, kept as a
+        pending revocation in the same transaction), then ask Google to forget the grant. What
+        Google does not confirm (down, 5xx, or a token no key reads) is said, and the clock
+        keeps asking (`retry_revocations`)."""
         current = self._connections.for_company(company_id)
         if current is None or current.state == "disconnected":
-            return current
-        tokens = self._tokens(current)
-        google_forgot = False
-        if tokens is not None:
-            try:
-                google_forgot = self._oauth.revoke(tokens.refresh_token)
-            except TransientError:
-                log.warning("connection.revoke_unconfirmed", company_id=company_id)
+            return Revoked(current, None, google_confirmed=False)
         after, outbox_ids = self._connections.revoke(company_id)
         self._outbox.publish_stored(outbox_ids)
-        log.info("connection.revoked", company_id=company_id, google_confirmed=google_forgot)
-        return after
+        asked = self._revocations.revoke_new(company_id)
+        confirmed = asked.confirmed or not asked.asked
+        log.info("connection.revoked", company_id=company_id, google_confirmed=confirmed)
+        return Revoked(after, current.address, google_confirmed=confirmed, problem=asked.problem)
+
+    def retry_revocations(self, limit: int = 20) -> int:
+        """The clock's job: ask Google again about every revocation it has not confirmed."""
+        return self._revocations.retry_due(limit)
 
     def _tokens(self, record: ConnectionRecord) -> TokenSet | None:
         try:

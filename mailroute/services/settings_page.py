@@ -6,7 +6,6 @@ HTML are the web's.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -15,9 +14,10 @@ from mailroute.config.settings import Settings
 from mailroute.core.connection import ConnectionState
 from mailroute.core.connection_ports import ConnectionStore
 from mailroute.core.ports import CompanyLookup, RecentEmails
-from mailroute.core.records import Company, ConnectionRecord, EmailView
+from mailroute.core.records import Company, EmailView
 from mailroute.events import FieldProblem, InvalidEventError
-from mailroute.services.connections import GmailConnections
+from mailroute.events.ids import is_canonical_uuid
+from mailroute.services.connections import GmailConnections, Revoked
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.dispatching import (
     DispatchOutcome,
@@ -105,11 +105,11 @@ def check_connection(company_id: str, ports: SettingsPagePorts) -> ConnectionChe
     return ConnectionCheck(state, changed, verification.problem)
 
 
-def revoke_access(company_id: str, ports: SettingsPagePorts) -> ConnectionRecord | None:
-    """Revoke Access; the connection whose access was revoked, None when none was connected."""
-    before = ports.connections.for_company(company_id)
-    ports.service.revoke(company_id)
-    return before if before is not None and before.state != "disconnected" else None
+def revoke_access(company_id: str, ports: SettingsPagePorts) -> Revoked | None:
+    """Revoke Access: what it did (Google's confirmation included), None when none was
+    connected."""
+    revoked = ports.service.revoke(company_id)
+    return revoked if revoked.address is not None else None
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,6 @@ def retry_failed_email(
 ) -> DispatchOutcome | RetryRefused:
     """One failed email sent again, as POST /v1/emails/{id}/retry; an id that is not a UUID is
     no such email."""
-    try:
-        uuid.UUID(email_id)
-    except ValueError:
+    if not is_canonical_uuid(email_id):  # `urn:uuid:…` too: PostgreSQL would fail on it
         return RetryRefused(404, "not_found", "email_id", "uuid", "no such email")
     return redispatch_failed(email_id, company_id, ports.deps)

@@ -3,8 +3,9 @@ Google's OAuth callback, and (from `settings_page`) the Email settings page.
 
     POST /v1/gmail/authorize   admin key  -> {"authorization_url"}; binds this client's session
     GET  /oauth/google/callback            completes it; a small page for the popup
-    POST /v1/gmail/revoke      admin key  -> Google's revoke, tokens deleted, disconnected
-    POST /v1/gmail/verify      any key    -> a token refresh now (Check now)
+    POST /v1/gmail/revoke      admin key  -> tokens deleted, disconnected, Google's revoke
+                                             (confirmed or not: the clock keeps asking)
+    POST /v1/gmail/verify      any key    -> a token refresh now (Check now; limited per company)
     GET  /v1/email-settings    any key    -> state, address, from_options, last verified, reason
 """
 
@@ -23,12 +24,8 @@ from mailroute.services.connections import AuthorizationRefusedError, BrowserSes
 from mailroute.services.email_settings import email_settings
 from mailroute.web import settings_page
 from mailroute.web.auth import Admin, Caller
-from mailroute.web.browser_session import (
-    existing_session_id,
-    install_sessions,
-    session_id,
-    signed_in,
-)
+from mailroute.web.browser_session import existing_session_id, session_id, signed_in
+from mailroute.web.check_limit import limit_checks
 from mailroute.web.context import context
 from mailroute.web.errors import ApiError
 from mailroute.web.templates import TEMPLATES
@@ -73,15 +70,26 @@ def authorize(
 
 @api.post("/gmail/revoke", summary="Revoke Access (admin)")
 def revoke(caller: Admin, gmail: Gmail) -> dict[str, Any]:
-    """Ask Google to forget the grant, delete both tokens, disconnect; the default sender
-    takes over."""
-    gmail.service.revoke(caller.company_id)
-    return settings_json(gmail, caller.company_id)
+    """Delete both tokens, disconnect (the default sender takes over), ask Google to forget
+    the grant. `revocation` (null when nothing was connected) says whether Google confirmed;
+    what it did not confirm, mailroute keeps asking until it does."""
+    revoked = gmail.service.revoke(caller.company_id)
+    revocation = None
+    if revoked.address is not None:
+        revocation = {
+            "address": revoked.address,
+            "google_confirmed": revoked.google_confirmed,
+            "problem": revoked.problem,
+        }
+    return {**settings_json(gmail, caller.company_id), "revocation": revocation}
 
 
 @api.post("/gmail/verify", summary="Check the connection now")
 def verify(caller: Caller, gmail: Gmail) -> dict[str, Any]:
-    """Refresh the token now; a refused grant moves the connection to not_connected."""
+    """Refresh the token now; a refused grant moves the connection to not_connected. At most
+    GMAIL_CHECKS_PER_MINUTE a minute per company (with the settings page's Check now), then
+    429 with Retry-After."""
+    limit_checks(gmail, caller.company_id)
     result = gmail.service.verify(caller.company_id)
     return {
         **settings_json(gmail, caller.company_id),
@@ -118,8 +126,7 @@ def google_callback(request: Request, gmail: Gmail) -> HTMLResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Add the Gmail connection routes, the settings page and their middleware to `app`."""
-    install_sessions(app)
+    """Add the Gmail connection routes, the settings page and its static files to `app`."""
     app.include_router(api)
     app.include_router(oauth)
     settings_page.install(app)

@@ -5,6 +5,10 @@ outbox (and the break, its notice and the notify task):
     break_connection(gen.)   -> active -> not_connected; for exactly one caller, with the notice
     revoke                   -> disconnected, both tokens deleted
 
+`connect` with another Google account than the stored one, and `revoke`, move the refresh token
+they replace (still encrypted) to `pending_revocations` in the same transaction, so Google is
+asked to forget it however the request ends (`pending_revocations`).
+
 Every transition writes `GmailConnectionChanged`; the break also writes `AuthBroken`, opens the
 one notice for (connection, generation) naming the account and the reason, and writes the
 `notify_admins_once` task carrying the `AuthBroken` event: the notice goes out because that
@@ -24,7 +28,9 @@ from psycopg.rows import DictRow
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db import outbox
 from mailroute.adapters.db.connection_rows import COLUMNS, record
+from mailroute.adapters.db.pending_revocations import move_refresh_token
 from mailroute.adapters.db.pool import Pool
+from mailroute.core.connection_ports import RevocationReason
 from mailroute.core.records import Broken, ConnectionRecord
 from mailroute.events import AuthBroken, GmailConnectionChanged, queues
 
@@ -45,9 +51,11 @@ _CONNECT = (
     " access_token_expires_at = EXCLUDED.access_token_expires_at,"
     " scopes = EXCLUDED.scopes, connected_by = EXCLUDED.connected_by,"
     " connected_at = now(), last_verified_at = now(), broken_reason = NULL,"
-    " broken_at = NULL, updated_at = now()"
+    " broken_at = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL,"
+    " updated_at = now()"
     f" RETURNING {COLUMNS}"
 )
+_LOCK = "SELECT 1 FROM gmail_connections WHERE company_id = %s FOR UPDATE"
 _BREAK = (
     "UPDATE gmail_connections SET state = 'not_connected', broken_reason = %s,"
     " broken_at = now(), access_token_enc = NULL, access_token_expires_at = NULL,"
@@ -62,7 +70,8 @@ _OPEN_NOTICE = (
 _REVOKE = (
     "UPDATE gmail_connections SET state = 'disconnected', refresh_token_enc = NULL,"
     " access_token_enc = NULL, access_token_expires_at = NULL, scopes = '{}',"
-    " broken_reason = NULL, broken_at = NULL, updated_at = now()"
+    " broken_reason = NULL, broken_at = NULL, refresh_lease_owner = NULL,"
+    " refresh_lease_until = NULL, updated_at = now()"
     f" WHERE company_id = %s RETURNING {COLUMNS}"
 )
 
@@ -98,8 +107,9 @@ class ConnectionTransitionsSql:
         scopes: Sequence[str],
         connected_by: str | None,
     ) -> tuple[ConnectionRecord, list[int]]:
-        """Connect or re-authorize: active, generation + 1, the new tokens replace the old.
-        Returns the record and the outbox id of its `GmailConnectionChanged`."""
+        """Connect or re-authorize: active, generation + 1, the new tokens replace the old (the
+        old refresh token of another Google account is queued for revocation). Returns the
+        record and the outbox id of its `GmailConnectionChanged`."""
         params: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "company": company_id,
@@ -112,6 +122,8 @@ class ConnectionTransitionsSql:
             "by": connected_by,
         }
         with self._pool.connection() as conn, conn.transaction():
+            conn.execute(_LOCK, (company_id,))
+            move_refresh_token(conn, company_id, reason="superseded", unless_subject=google_subject)
             row = conn.execute(_CONNECT, params).fetchone()
             assert row is not None
             after = record(row)
@@ -158,9 +170,14 @@ class ConnectionTransitionsSql:
             ]
         return Broken(event=event, record=after, outbox_ids=ids)
 
-    def revoke(self, company_id: str) -> tuple[ConnectionRecord | None, list[int]]:
-        """Delete both tokens and disconnect; the record after, or None when there is none."""
+    def revoke(
+        self, company_id: str, *, reason: RevocationReason = "revoke_access"
+    ) -> tuple[ConnectionRecord | None, list[int]]:
+        """Delete both tokens and disconnect, the refresh token queued for revocation; the
+        record after, or None when there is none."""
         with self._pool.connection() as conn, conn.transaction():
+            conn.execute(_LOCK, (company_id,))
+            move_refresh_token(conn, company_id, reason=reason)
             row = conn.execute(_REVOKE, (company_id,)).fetchone()
             if row is None:
                 return None, []

@@ -1,5 +1,6 @@
-"""Gmail connections: reads, tokens (encrypted at rest), refreshes under a row lock; the state
-machine's transitions are in `connection_transitions`.
+"""Gmail connections: reads, tokens (encrypted at rest); one refresh at a time under a lease
+that holds no lock across Google's call (`refresh_lease`); the state machine's transitions are
+in `connection_transitions`.
 
 Tokens never leave this module encrypted-at-rest-less except through `tokens()`, and are never
 logged. Every method that takes a company id scopes its query to that company.
@@ -7,21 +8,33 @@ logged. Every method that takes a company id scopes its query to that company.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from typing import Any
 
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.connection_rows import COLUMNS as _COLUMNS
 from mailroute.adapters.db.connection_rows import record as _record
 from mailroute.adapters.db.connection_transitions import ConnectionTransitionsSql
+from mailroute.adapters.db.oauth_states import reencrypt_pending_sign_ins
+from mailroute.adapters.db.pending_revocations import reencrypt_pending
 from mailroute.adapters.db.pool import Pool
+from mailroute.adapters.db.refresh_lease import RefreshLease
+from mailroute.core.errors import TokenDecryptionError
 from mailroute.core.records import ConnectionRecord, TokenSet
 
-T = TypeVar("T")
+
+@dataclass(frozen=True)
+class Reencrypted:
+    """What `reencrypt_all` rewrote under the newest key, and what no configured key reads."""
+
+    connections: int
+    revocations: int
+    sign_ins: int
+    unreadable: tuple[str, ...]
 
 
-class PostgresConnections(ConnectionTransitionsSql):
+class PostgresConnections(RefreshLease, ConnectionTransitionsSql):
     def __init__(self, pool: Pool, cipher: TokenCipher) -> None:
         self._pool = pool
         self._cipher = cipher
@@ -64,64 +77,36 @@ class PostgresConnections(ConnectionTransitionsSql):
             ).fetchone()
         return self._token_set(row)
 
-    def refresh_under_lock(
-        self,
-        connection_id: str,
-        generation: int,
-        still_fresh: Callable[[TokenSet], bool],
-        refresh: Callable[[TokenSet], tuple[str, datetime | None]],
-    ) -> TokenSet | None:
-        """Refresh the access token at most once across threads and processes.
-
-        Locks the connection's row; if another caller refreshed while we waited (`still_fresh`
-        says so), returns its token without calling Google. Otherwise calls `refresh` (which may
-        raise) and stores the new access token. None when the connection is not active any more.
-        """
-        with self._pool.connection() as conn, conn.transaction():
-            row = conn.execute(
-                "SELECT refresh_token_enc, access_token_enc, access_token_expires_at"
-                " FROM gmail_connections"
-                " WHERE id = %s AND generation = %s AND state = 'active' FOR UPDATE",
-                (connection_id, generation),
-            ).fetchone()
-            current = self._token_set(row)
-            if current is None:
-                return None
-            if still_fresh(current):
-                return current
-            access_token, expires_at = refresh(current)
-            conn.execute(
-                "UPDATE gmail_connections SET access_token_enc = %s,"
-                " access_token_expires_at = %s, last_verified_at = now(), updated_at = now()"
-                " WHERE id = %s",
-                (self._cipher.encrypt(access_token), expires_at, connection_id),
-            )
-        return TokenSet(current.refresh_token, access_token, expires_at)
-
-    def reencrypt_all(self) -> int:
-        """Re-encrypt every stored token under the newest key; returns rows rewritten."""
+    def reencrypt_all(self) -> Reencrypted:
+        """Re-encrypt every stored secret under the newest key, in one transaction: the
+        connections' tokens, pending revocations' tokens and pending sign-ins' PKCE verifiers
+        (finished sign-ins are deleted: nothing reads them again). A connection no configured
+        key reads is left as it is and named (a removed key may come back)."""
         count = 0
+        unreadable: list[str] = []
         with self._pool.connection() as conn, conn.transaction():
             rows = conn.execute(
-                "SELECT id, refresh_token_enc, access_token_enc FROM gmail_connections"
+                "SELECT id, company_id, refresh_token_enc, access_token_enc FROM gmail_connections"
                 " WHERE refresh_token_enc IS NOT NULL OR access_token_enc IS NOT NULL FOR UPDATE"
             ).fetchall()
             for row in rows:
+                try:
+                    rotated = [
+                        self._cipher.rotate(row[c]) if row[c] else None
+                        for c in ("refresh_token_enc", "access_token_enc")
+                    ]
+                except TokenDecryptionError:
+                    unreadable.append(f"connection {row['id']} (company {row['company_id']})")
+                    continue
                 conn.execute(
                     "UPDATE gmail_connections SET refresh_token_enc = %s, access_token_enc = %s"
                     " WHERE id = %s",
-                    (
-                        self._cipher.rotate(row["refresh_token_enc"])
-                        if row["refresh_token_enc"]
-                        else None,
-                        self._cipher.rotate(row["access_token_enc"])
-                        if row["access_token_enc"]
-                        else None,
-                        row["id"],
-                    ),
+                    (*rotated, row["id"]),
                 )
                 count += 1
-        return count
+            revocations = reencrypt_pending(conn, self._cipher)
+            sign_ins = reencrypt_pending_sign_ins(conn, self._cipher)
+        return Reencrypted(count, revocations, sign_ins, tuple(unreadable))
 
     def set_pacing_limits(
         self,

@@ -1,9 +1,10 @@
 """Live Gmail access tokens: from the encrypted store, cached per process, refreshed rarely.
 
 A token is used as long as it is more than a margin ("a few minutes", never more than half its
-lifetime) away from expiry. Only then is it refreshed, under the connection's row lock
-(`PostgresConnections.refresh_under_lock`): of many threads and processes that find it stale at
-the same moment one calls Google, the others take the token it stored.
+lifetime) away from expiry. Only then is it refreshed, under the connection's refresh lease
+(`PostgresConnections.refresh_once`): of many threads and processes that find it stale at the
+same moment one calls Google, holding no database connection or lock meanwhile, and the others
+take the token it stored.
 
 The refresh function raises Google's own errors (google-auth's `RefreshError`); the Gmail
 adapter's translator turns them into ours. Tokens are never logged.
@@ -63,7 +64,7 @@ class GmailTokens:
         self._lifetimes: dict[str, timedelta] = {}
 
     def access_token(self, connection_id: str, generation: int) -> str:
-        """A token good for at least the margin; refreshes (once, under the lock) if needed."""
+        """A token good for at least the margin; refreshes (once, under the lease) if needed."""
         key = (connection_id, generation)
         with self._lock:
             cached = self._cache.get(key)
@@ -75,20 +76,20 @@ class GmailTokens:
         if self._fresh(connection_id, stored):
             self._remember(key, stored)
             return _token(stored)
-        return self._refresh_locked(key, stale=stored.access_token)
+        return self._refresh_once(key, stale=stored.access_token)
 
     def refreshed_after(self, connection_id: str, generation: int, stale: str) -> str:
         """A token other than `stale` (which Gmail refused): another caller's, or a new one."""
-        return self._refresh_locked((connection_id, generation), stale=stale)
+        return self._refresh_once((connection_id, generation), stale=stale)
 
-    def _refresh_locked(self, key: tuple[str, int], *, stale: str | None) -> str:
+    def _refresh_once(self, key: tuple[str, int], *, stale: str | None) -> str:
         connection_id, generation = key
 
         def still_fresh(current: TokenSet) -> bool:
             if current.access_token is None:
                 return False
             if current.access_token != stale and _remaining(current) > MIN_USABLE:
-                return True  # another thread or process refreshed while we waited
+                return True  # another thread or process refreshed (we waited for its lease)
             return current.access_token != stale and self._fresh(connection_id, current)
 
         def refresh(current: TokenSet) -> tuple[str, datetime | None]:
@@ -100,9 +101,7 @@ class GmailTokens:
             log.info("gmail.token_refreshed", connection_id=connection_id)
             return access, expires_at
 
-        tokens = self._connections.refresh_under_lock(
-            connection_id, generation, still_fresh, refresh
-        )
+        tokens = self._connections.refresh_once(connection_id, generation, still_fresh, refresh)
         if tokens is None or tokens.access_token is None:
             with self._lock:
                 self._cache.pop(key, None)
