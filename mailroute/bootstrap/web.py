@@ -1,5 +1,6 @@
 """The web app: one pool and a fail-fast broker, the intake, the Gmail connection use cases,
-the reads the pages and the API show, and the use cases' dependencies for retries."""
+the reads the pages and the API show, browser sessions and rate limits kept in PostgreSQL,
+and the use cases' dependencies for retries."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from dataclasses import dataclass
 
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+from mailroute.adapters.db.browser_sessions import PostgresBrowserSessions
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.login_links import PostgresLoginLinks
 from mailroute.adapters.db.pool import Pool, database_reachable
+from mailroute.adapters.db.rate_limits import PostgresRateLimits
 from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.health import broker_reachable
 from mailroute.bootstrap.adapters import (
@@ -22,6 +25,7 @@ from mailroute.bootstrap.adapters import (
     open_pool,
 )
 from mailroute.config.settings import Settings
+from mailroute.core.web_ports import BrowserSessions, RateLimits, SessionNotices
 from mailroute.services.connections import GmailConnections
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.intake import Intake
@@ -38,6 +42,9 @@ class WebServices:
     service: GmailConnections
     connections: PostgresConnections
     login_links: PostgresLoginLinks
+    browser_sessions: BrowserSessions
+    session_notices: SessionNotices
+    rate_limits: RateLimits
     deps: Dependencies
     readiness: Callable[[], dict[str, str]]
 
@@ -53,6 +60,7 @@ def build_web(settings: Settings) -> WebServices:
     deps = dependencies(settings, broker, pool, connections)
     companies = PostgresCompanies(pool)
     emails = PostgresEmails(pool)
+    sessions = PostgresBrowserSessions(pool)
     return WebServices(
         settings=settings,
         pool=pool,
@@ -63,6 +71,9 @@ def build_web(settings: Settings) -> WebServices:
         service=gmail_connections(settings, pool, deps.outbox, connections),
         connections=connections,
         login_links=PostgresLoginLinks(pool),
+        browser_sessions=sessions,
+        session_notices=sessions,
+        rate_limits=PostgresRateLimits(pool),
         deps=deps,
         readiness=lambda: {
             "database": database_reachable(pool),

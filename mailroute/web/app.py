@@ -1,5 +1,9 @@
-"""The app factory. `create_app(settings)` wires routes; the services are built by
-`bootstrap.build_web` when the app starts, never at import."""
+"""The app factory. `create_app(settings)` wires routes and middleware; the services are built
+by `bootstrap.build_web` when the app starts, never at import.
+
+Middleware, outermost first: security headers (so every refusal carries them), the Host check,
+the body limit (before authentication and parsing), correlation ids, server-side sessions, the
+request metrics."""
 
 from __future__ import annotations
 
@@ -13,9 +17,21 @@ from fastapi.responses import JSONResponse
 from mailroute.bootstrap import WebServices, build_web
 from mailroute.config.settings import Settings
 from mailroute.web import api, gmail, retry
+from mailroute.web.allowed_hosts import AllowedHosts
+from mailroute.web.body_limit import BodyLimit
+from mailroute.web.browser_session import install_sessions
 from mailroute.web.correlation import install_correlation_ids
+from mailroute.web.docs import install_docs
 from mailroute.web.errors import install_error_handlers
 from mailroute.web.metrics import install_metrics
+from mailroute.web.security_headers import SecurityHeaders
+
+
+def install_guards(app: FastAPI, settings: Settings) -> None:
+    """The outermost middleware (the last added runs first)."""
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(AllowedHosts, settings=settings)
+    app.add_middleware(SecurityHeaders, settings=settings)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -32,10 +48,15 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description="Send a company's email through its own Gmail or the default SMTP sender.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
-    install_metrics(app, lambda: app.state.ctx.pool)
+    install_metrics(app, settings, lambda: app.state.ctx.pool)
+    install_sessions(app, settings)
     install_correlation_ids(app)
+    install_guards(app, settings)
+    install_docs(app)
     app.include_router(api.router)
     app.include_router(retry.router)
     gmail.install(app)

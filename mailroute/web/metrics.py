@@ -1,9 +1,16 @@
-"""`/metrics` for the web process: HTTP requests, plus gauges read from PostgreSQL at scrape time
-(emails by route, status and error code; Gmail connections by state; notices sent), so the figures
-are the fleet's, whichever worker process did the work."""
+"""`/metrics` for the web process: HTTP requests, plus gauges read from PostgreSQL (emails by
+route, status and error code; Gmail connections by state; notices sent), so the figures are the
+fleet's, whichever worker process did the work.
+
+Cheap under frequent scrapes: the gauges are read at most once every `GAUGES_TTL_SECONDS` (one
+scrape at a time reads them; the others answer what it read). Protectable: with METRICS_TOKEN
+set, a scrape needs `Authorization: Bearer <METRICS_TOKEN>` (else 401, field `Authorization`,
+rule `metrics_token`)."""
 
 from __future__ import annotations
 
+import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -20,15 +27,40 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mailroute.adapters.db.pool import Pool
+from mailroute.config.settings import Settings
+from mailroute.events import FieldProblem
+from mailroute.web.errors import ApiError
 
 log = structlog.get_logger(__name__)
 
+GAUGES_TTL_SECONDS = 5.0
+
 
 class RecordCollector(Collector):
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    """The database's gauges, read once per `ttl` seconds whatever the scrape rate."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        ttl: float = GAUGES_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._pool, self._ttl, self._clock = pool, ttl, clock
+        self._lock = threading.Lock()
+        self._read_at: float | None = None
+        self._gauges: list[Metric] = []
 
     def collect(self) -> Iterable[Metric]:
+        with self._lock:
+            now = self._clock()
+            if self._read_at is None or now - self._read_at >= self._ttl:
+                # A failed read is kept for the ttl too: a database that is down is not asked
+                # again by every scrape.
+                self._gauges, self._read_at = list(self._read()), now
+            gauges = self._gauges
+        yield from gauges
+
+    def _read(self) -> Iterable[Metric]:
         emails = GaugeMetricFamily(
             "mailroute_emails",
             "Emails by route, status and error code",
@@ -64,7 +96,25 @@ class RecordCollector(Collector):
         yield from (emails, connections, notices)
 
 
-def install_metrics(app: FastAPI, pool_of: Callable[[], Pool]) -> None:
+def _check_token(request: Request, token: str) -> None:
+    """With METRICS_TOKEN set, the scrape must carry it as a bearer token."""
+    if not token:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and secrets.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        return
+    raise ApiError(
+        401,
+        "unauthenticated",
+        "send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'",
+        [FieldProblem("Authorization", "metrics_token", "missing or not the metrics token")],
+        headers={"WWW-Authenticate": 'Bearer realm="mailroute metrics"'},
+    )
+
+
+def install_metrics(app: FastAPI, settings: Settings, pool_of: Callable[[], Pool]) -> None:
     registry = CollectorRegistry()
     requests = Counter(
         "mailroute_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
@@ -90,7 +140,8 @@ def install_metrics(app: FastAPI, pool_of: Callable[[], Pool]) -> None:
         return response
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        _check_token(request, settings.metrics_token)
         if not collector:
             collector.append(RecordCollector(pool_of()))
             registry.register(collector[0])

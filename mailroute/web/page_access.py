@@ -1,6 +1,7 @@
-"""Who may use the settings page: a signed-in admin (a session opened by a login link), and
-for every form the session's CSRF token. A refused form never reaches its handler: the
-dependency raises `PageRefusedError` and `install_page_refusals` answers its response."""
+"""Who may use the settings page: a signed-in admin (a server-side session opened by a login
+link, ended at once when they stop being an admin), and for every form the session's CSRF
+token. A refused form never reaches its handler: the dependency raises `PageRefusedError` and
+`install_page_refusals` answers its response."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from mailroute.bootstrap import WebServices
 from mailroute.core.records import AdminUser
-from mailroute.web.browser_session import CsrfError, check_csrf, signed_in
+from mailroute.web.browser_session import CsrfError, check_csrf, signed_in_admin
 from mailroute.web.context import context
 from mailroute.web.templates import TEMPLATES
 
@@ -28,9 +29,22 @@ class PageRefusedError(Exception):
         self.response = response
 
 
-def message_page(request: Request, title: str, text: str, status: int) -> HTMLResponse:
+def message_page(
+    request: Request,
+    title: str,
+    text: str,
+    status: int,
+    *,
+    back: bool = False,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A page with one message (`back`: and a link to the settings page)."""
     return TEMPLATES.TemplateResponse(
-        request, "message.html", {"title": title, "text": text}, status_code=status
+        request,
+        "message.html",
+        {"title": title, "text": text, "back": back},
+        status_code=status,
+        headers=headers,
     )
 
 
@@ -44,19 +58,18 @@ def not_signed_in(request: Request) -> HTMLResponse:
     )
 
 
-def page_admin(request: Request, gmail: WebServices) -> AdminUser | None:
-    """The admin this browser is signed in as, if they still exist."""
-    who = signed_in(request)
-    return gmail.login_links.admin(*who) if who else None
+def page_admin(request: Request) -> AdminUser | None:
+    """The admin this browser is signed in as, while they are still an admin."""
+    return signed_in_admin(request)
 
 
 def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def _form_admin(request: Request, gmail: Gmail, csrf: FormField = "") -> AdminUser:
+def _form_admin(request: Request, csrf: FormField = "") -> AdminUser:
     """The signed-in admin who sent this form with the session's CSRF token."""
-    admin = page_admin(request, gmail)
+    admin = page_admin(request)
     if admin is None:
         raise PageRefusedError(not_signed_in(request))
     try:
@@ -67,10 +80,10 @@ def _form_admin(request: Request, gmail: Gmail, csrf: FormField = "") -> AdminUs
     return admin
 
 
-def _checking_admin(request: Request, gmail: Gmail, csrf: FormField = "") -> AdminUser:
+def _checking_admin(request: Request, csrf: FormField = "") -> AdminUser:
     """As `_form_admin`; the refusal is JSON when the page's auto-check asks for JSON."""
     try:
-        return _form_admin(request, gmail, csrf)
+        return _form_admin(request, csrf)
     except PageRefusedError:
         if wants_json(request):
             raise PageRefusedError(JSONResponse({"error": "forbidden"}, 403)) from None

@@ -1,17 +1,16 @@
 """The Email settings page (Settings > Company > Profile > Email), its forms, and the one-time
-login that opens it. Server-rendered; every POST carries the session's CSRF token (checked,
-with the sign-in, by `page_access` before a handler runs).
+login that opens it (`login`). Server-rendered; every POST carries the session's CSRF token
+(checked, with the sign-in, by `page_access` before a handler runs).
 
-    GET  /login/{token}            one-time link from `mailroute login-link`
     GET  /settings/email           status, buttons, send form, recent emails
     POST /settings/email/connect   Sign in with Google / Re-authorize Sync (in a popup)
-    POST /settings/email/check     Check now (JSON when asked for it: the page's auto-check)
+    POST /settings/email/check     Check now (JSON when asked for it: the page's auto-check);
+                                   GMAIL_CHECKS_PER_MINUTE per company, then 429
     POST /settings/email/revoke    Revoke Access (after the confirm dialog)
     POST /settings/email/send      the send form, through the same intake as POST /v1/emails
     POST /settings/email/retry-failed        "Retry N emails that failed while Gmail was not
                                              connected" (shown after a re-authorization)
     POST /settings/email/emails/{id}/retry   one failed email, as POST /v1/emails/{id}/retry
-    POST /logout
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from mailroute.core.records import AdminUser, ConnectionRecord
+from mailroute.core.records import AdminUser
 from mailroute.core.routing import SETTINGS_PATH
 from mailroute.events import FieldProblem
+from mailroute.services.connections import Revoked
 from mailroute.services.dispatching import (
     DispatchOutcome,
     RetryRefused,
@@ -39,17 +39,9 @@ from mailroute.services.settings_page import (
     revoke_access,
     send_from_settings_page,
 )
-from mailroute.web.browser_session import (
-    CsrfError,
-    check_csrf,
-    csrf_token,
-    flash,
-    pop_flash,
-    session_id,
-    sign_in,
-    sign_out,
-    signed_in,
-)
+from mailroute.web import login
+from mailroute.web.browser_session import csrf_token, flash, pop_flash, session_id
+from mailroute.web.check_limit import check_refused, refused_check
 from mailroute.web.correlation import correlation_id
 from mailroute.web.page_access import (
     CheckingAdmin,
@@ -57,7 +49,6 @@ from mailroute.web.page_access import (
     FormField,
     Gmail,
     install_page_refusals,
-    message_page,
     not_signed_in,
     page_admin,
     wants_json,
@@ -98,13 +89,20 @@ def _flash_checked(request: Request, check: ConnectionCheck) -> None:
         flash(request, "success", "Checked just now: the Gmail connection works.")
 
 
-def _flash_revoked(request: Request, revoked: ConnectionRecord | None) -> None:
-    if revoked is not None:
+def _flash_revoked(request: Request, revoked: Revoked | None) -> None:
+    if revoked is not None and revoked.google_confirmed:
         flash(
             request,
             "success",
             f"Gmail access for {revoked.address} was revoked. Emails now go from the default"
             " address.",
+        )
+    elif revoked is not None:
+        flash(
+            request,
+            "warning",
+            f"Gmail access for {revoked.address} was removed from mailroute and its tokens"
+            f" deleted; emails now go from the default address. {revoked.problem}",
         )
 
 
@@ -144,34 +142,9 @@ def _flash_retried_one(
         flash(request, "success", "Email queued to send again; its status appears below.")
 
 
-@router.get("/login/{token}")
-def login(token: str, request: Request, gmail: Gmail) -> Response:
-    admin = gmail.login_links.consume(token)
-    if admin is None:
-        return message_page(
-            request,
-            "This login link cannot be used",
-            "It is unknown, expired or already used. Run `mailroute login-link` for a new one.",
-            400,
-        )
-    sign_in(request, admin)
-    return _back()
-
-
-@router.post("/logout")
-def logout(request: Request, csrf: FormField = "") -> Response:
-    if signed_in(request):
-        try:
-            check_csrf(request, csrf)
-        except CsrfError:
-            return _back()
-        sign_out(request)
-    return message_page(request, "Signed out", "You are signed out of mailroute.", 200)
-
-
 @router.get(PAGE, response_class=HTMLResponse)
 def settings_email(request: Request, gmail: Gmail) -> Response:
-    admin = page_admin(request, gmail)
+    admin = page_admin(request)
     page = email_settings_page(admin.company_id, gmail) if admin else None
     if admin is None or page is None:
         return not_signed_in(request)
@@ -193,6 +166,9 @@ def connect(
 
 @router.post("/settings/email/check")
 def check_now(request: Request, admin: CheckingAdmin, gmail: Gmail) -> Response:
+    refused = check_refused(gmail, admin.company_id)
+    if refused is not None:
+        return refused_check(request, refused, as_json=wants_json(request))
     check = check_connection(admin.company_id, gmail)
     if wants_json(request):
         return JSONResponse({"state": check.state, "changed": check.changed})
@@ -240,4 +216,5 @@ def retry_email(email_id: str, request: Request, admin: FormAdmin, gmail: Gmail)
 def install(app: FastAPI) -> None:
     """Add the page's routes, and the answer to a form refused before its handler ran."""
     install_page_refusals(app)
+    app.include_router(login.router)
     app.include_router(router)

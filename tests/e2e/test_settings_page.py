@@ -32,6 +32,30 @@ def _login_link(company: TestCompany, stack_env: dict[str, str]) -> str:
     ).stdout.strip()
 
 
+def _open_login_link(page: Page, link: str) -> None:
+    """Open a login link and confirm on its page (opening it alone spends nothing)."""
+    page.goto(link)
+    expect(page.locator("#login-confirm")).to_be_visible()
+    page.click("#btn-login-confirm")
+
+
+def _refusals_of_the_policy(page: Page) -> list[str]:
+    """Every Content-Security-Policy violation the page (and its popups) report."""
+    refused: list[str] = []
+
+    def watch(target: Page) -> None:
+        target.on(
+            "console",
+            lambda message: (
+                refused.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
+
+    watch(page)
+    page.on("popup", watch)
+    return refused
+
+
 def _account_radio(email: str) -> str:
     return "#account-" + "".join(c if c.isalnum() else "-" for c in email.lower())
 
@@ -90,9 +114,11 @@ def test_an_admin_connects_loses_re_authorizes_and_revokes_gmail(
     account = f"owner.{uuid.uuid4().hex[:8]}@acme-sandbox.test"
     sandbox.post("/_sandbox/accounts", email=account, name="Acme Owner")
     page = page_context.new_page()
+    refused_by_policy = _refusals_of_the_policy(page)
 
-    # The one-time login link opens the settings page; nothing is connected yet.
-    page.goto(_login_link(company, stack_env))
+    # The one-time login link shows who it signs in; its button opens the settings page;
+    # nothing is connected yet.
+    _open_login_link(page, _login_link(company, stack_env))
     expect(page).to_have_url(f"{web}/settings/email")
     expect(page.locator("h1.page-title")).to_have_text("Email")
     expect(page.locator("#status-badge")).to_have_text("Disconnected")
@@ -190,6 +216,7 @@ def test_an_admin_connects_loses_re_authorizes_and_revokes_gmail(
     page.screenshot(path=str(screenshots / "settings-revoked.png"), full_page=True)
 
     assert sandbox.get("/_sandbox/counters")["revokes"].get(account.lower()) == 1
+    assert refused_by_policy == []
     record = connections.for_company(company.id)
     assert record is not None
     assert record.state == "disconnected"
@@ -208,7 +235,8 @@ def test_the_page_checks_a_connection_whose_last_check_is_older_than_a_minute(
     account = f"owner.{uuid.uuid4().hex[:8]}@acme-sandbox.test"
     sandbox.post("/_sandbox/accounts", email=account)
     page = page_context.new_page()
-    page.goto(_login_link(company, stack_env))
+    refused_by_policy = _refusals_of_the_policy(page)
+    _open_login_link(page, _login_link(company, stack_env))
     _sign_in_with_google(page, "#btn-sign-in", account)
     expect(page.locator("#status-badge")).to_have_text("Active")
     sandbox.post(f"/_sandbox/accounts/{account}/revoke")
@@ -223,3 +251,4 @@ def test_the_page_checks_a_connection_whose_last_check_is_older_than_a_minute(
 
     expect(page.locator("#status-badge")).to_have_text("Not connected")
     expect(page.locator("#last-verified")).to_have_text(re.compile(r"minutes? ago"))
+    assert refused_by_policy == []

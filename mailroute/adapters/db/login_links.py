@@ -1,17 +1,19 @@
 """One-time login links to the Email settings page, and who may use them (company admins).
 
-Only a hash of each link's token is stored; a link is used once, within its expiry.
+Only a hash of each link's token is stored; a link is used once, within its expiry, by the
+confirming POST of its page (`peek` shows the page without using it, so a link previewer's GET
+spends nothing).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from datetime import timedelta
 
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.records import AdminUser
+from mailroute.events.ids import is_canonical_uuid
 
 LINK_TTL = timedelta(minutes=15)
 
@@ -21,11 +23,8 @@ def _hash(token: str) -> bytes:
 
 
 def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    """Only the canonical form is an id (PostgreSQL fails on `urn:uuid:…`; Python accepts it)."""
+    return is_canonical_uuid(value)
 
 
 class PostgresLoginLinks:
@@ -66,6 +65,20 @@ class PostgresLoginLinks:
                 (_hash(token), admin.company_id, admin.user_id, ttl),
             )
         return token
+
+    def peek(self, token: str) -> AdminUser | None:
+        """The admin a usable link signs in, without using it (the confirming POST does)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT l.company_id, l.user_id, u.email FROM login_links l"
+                " JOIN users u ON u.id = l.user_id AND u.company_id = l.company_id"
+                " WHERE l.token_hash = %s AND l.used_at IS NULL AND l.expires_at > now()"
+                " AND u.role = 'admin'",
+                (_hash(token),),
+            ).fetchone()
+        if row is None:
+            return None
+        return AdminUser(str(row["company_id"]), str(row["user_id"]), row["email"])
 
     def consume(self, token: str) -> AdminUser | None:
         """Use the link once; None when unknown, used, expired, or its user is no admin."""

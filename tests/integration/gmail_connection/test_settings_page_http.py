@@ -9,11 +9,11 @@ from urllib.parse import urlsplit
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
 from tests.conftest import TestCompany, wait_for
-from tests.integration.gmail_connection.conftest import Browser, connection_of
+from tests.integration.gmail_connection.conftest import _CSRF, Browser, connection_of
 from tests.stack import MAILROUTE
 
 
-def test_a_login_link_from_the_cli_signs_the_admin_in_once(
+def test_a_login_link_from_the_cli_shows_a_confirm_page_and_its_post_signs_the_admin_in_once(
     browser: Browser, company: TestCompany, stack_env: dict[str, str], web: str
 ) -> None:
     printed = subprocess.run(
@@ -25,11 +25,21 @@ def test_a_login_link_from_the_cli_signs_the_admin_in_once(
     ).stdout.strip()
     path = urlsplit(printed).path
 
-    first = browser.http.get(path)
+    previewed = browser.http.get(path)
+    opened = browser.http.get(path)
+    before = browser.http.get("/settings/email")
+    csrf = _CSRF.search(opened.text)
+    assert csrf is not None
+    first = browser.http.post(path, data={"csrf": csrf.group(1)})
     page = browser.http.get("/settings/email")
-    second = browser.http.get(path)
+    second = browser.http.post(path, data={"csrf": browser.csrf()})
 
     assert printed.startswith(f"{web}/login/")
+    assert previewed.status_code == 200
+    assert opened.status_code == 200
+    assert f'<strong id="login-admin">{company.admin_email}</strong>' in opened.text
+    assert f'action="{path}"' in opened.text
+    assert before.status_code == 401
     assert first.status_code == 303
     assert first.headers["location"] == "/settings/email"
     cookie = first.headers["set-cookie"].lower()
@@ -39,6 +49,7 @@ def test_a_login_link_from_the_cli_signs_the_admin_in_once(
     assert 'Settings</span><span class="sep">&rsaquo;</span><span>Company' in page.text
     assert company.admin_email in page.text
     assert second.status_code == 400
+    assert browser.http.get(path).status_code == 400
 
 
 def test_a_login_link_for_an_unknown_company_is_refused(stack_env: dict[str, str]) -> None:
