@@ -16,17 +16,24 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
 from mailroute.adapters.db.connection_transitions import AUTH_BROKEN, CONNECTION_CHANGED
-from mailroute.adapters.db.email_claims import CLAIM_LEASE
+from mailroute.adapters.db.email_claims import CLAIM_LEASE, MAX_CLAIMS
 from mailroute.adapters.db.email_store import failed_event
 from mailroute.adapters.db.outbox import OutboxRow
 from mailroute.config.settings import Settings
+from mailroute.core.abandoned import AbandonedEmails, Stalled
 from mailroute.core.connection import ConnectionState
+from mailroute.core.connection_ports import (
+    OAuthProvider,
+    PendingRevocations,
+    RevocationAttempt,
+    RevocationReason,
+)
 from mailroute.core.errors import BrokerUnavailableError, MailrouteError
 from mailroute.core.mime import email_id_for
 from mailroute.core.model import OutgoingEmail, Route, StoredAttachment
@@ -34,6 +41,7 @@ from mailroute.core.ports import (
     CompanyLookup,
     ConnectionBreaks,
     Emails,
+    EmailSweeps,
     Envelope,
     GmailTransports,
     MessageTransport,
@@ -49,6 +57,7 @@ from mailroute.core.records import (
     ConnectionRecord,
     DeliveryOutcome,
     PendingNotice,
+    Requeue,
     RouteTarget,
     SenderContext,
     StoreResult,
@@ -344,6 +353,7 @@ class FakeEmails(Emails):
             if (
                 row is None
                 or row.route != route
+                or row.attempts >= MAX_CLAIMS
                 or not (
                     row.status in ("queued", "retrying")
                     or (
@@ -803,6 +813,73 @@ class FakeGmailTransports(GmailTransports):
         return self.account(connection_id)
 
 
+class FakeAbandonedEmails(AbandonedEmails):
+    """`PostgresAbandonedEmails` over the fake emails record: the same conditions (an email
+    that ended, or another delivery's live claim, is left alone; only `dead_lettered` opens
+    again) and the same outbox rows."""
+
+    def __init__(self, emails: FakeEmails) -> None:
+        self.emails = emails
+
+    def fail_abandoned(
+        self, email_id: str, *, message_id: str, code: str, message: str
+    ) -> int | None:
+        with self.emails._lock:
+            row = self.emails.rows.get(email_id)
+            now = self.emails.clock()
+            if row is None or row.status in ("sent", "failed"):
+                return None
+            live = row.claimed_at is not None and row.claimed_at > now - CLAIM_LEASE
+            if row.status == "sending" and row.claim_key != message_id and live:
+                return None
+            row.status, row.error_code, row.error_message = "failed", code, message
+            row.failed_at = now
+            return self.emails._failed_event(row)
+
+    def store_failed_request(
+        self, request: EmailRequested, *, correlation_id: str | None, code: str, message: str
+    ) -> int | None:
+        stripped = request.model_copy(
+            update={"to": [], "cc": [], "bcc": [], "text": None, "html": None, "attachments": []}
+        )
+        _, outbox_id = self.emails.store(
+            stripped, correlation_id=correlation_id, failure=(code, message), routed=True
+        )
+        return outbox_id
+
+    def reopen_dead_lettered(self, email_id: str, message_id: str) -> tuple[str, str | None] | None:
+        with self.emails._lock:
+            row = self.emails.rows.get(email_id)
+            if row is None or row.status != "failed" or row.error_code != "dead_lettered":
+                return None
+            if row.route is None:
+                row.status = "accepted"
+            else:
+                row.status = "sending" if row.claim_key == message_id else "queued"
+            row.attempts, row.parked, row.next_attempt_at = 0, False, None
+            row.error_code = row.error_message = row.failed_at = None
+            return row.status, row.correlation_id
+
+
+class FakeSweeps(EmailSweeps):
+    """What the clock's sweeps would find (`found`, handed out once), and the re-drives the
+    broker confirmed (`requeued`)."""
+
+    def __init__(self, found: list[Stalled] | None = None) -> None:
+        self.found = list(found or [])
+        self.confirmed: list[str] = []
+
+    def stalled(self, *, older_than: timedelta, limit: int = 500) -> list[Stalled]:
+        found, self.found = self.found[:limit], self.found[limit:]
+        return found
+
+    def requeued(self, email_ids: list[str]) -> None:
+        self.confirmed.extend(email_ids)
+
+    def due_retries(self, limit: int = 500) -> list[Requeue]:
+        return []
+
+
 @dataclass
 class InMemory:
     """Every fake, wired to share state as the real adapters share one database."""
@@ -815,9 +892,11 @@ class InMemory:
     emails: FakeEmails = field(init=False)
     notices: FakeNotices = field(init=False)
     breaks: FakeBreaks = field(init=False)
+    abandoned: FakeAbandonedEmails = field(init=False)
 
     def __post_init__(self) -> None:
         self.emails = FakeEmails(self.companies, self.outbox)
+        self.abandoned = FakeAbandonedEmails(self.emails)
         self.notices = FakeNotices(self.companies)
         self.breaks = FakeBreaks(self.companies, self.notices, self.outbox)
 
@@ -853,3 +932,99 @@ def email_request(company_id: str, event_id: str | None = None, **fields: Any) -
         **fields,
     }
     return EmailRequested.parse(data)
+
+
+@dataclass
+class PendingRevocationRow:
+    id: int
+    token: str | None  # None: no configured key decrypts it
+    company_id: str
+    google_subject: str
+    address: str
+    reason: str
+    status: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    retry_at: datetime | None = None
+
+
+class FakePendingRevocations(PendingRevocations):
+    """`pending_revocations` in memory: claims count attempts; `connected_again` holds the
+    Google subjects whose revocations are dropped unasked."""
+
+    def __init__(self) -> None:
+        self.rows: list[PendingRevocationRow] = []
+        self.connected_again: set[str] = set()
+
+    def queue(
+        self,
+        token: str,
+        *,
+        company_id: str,
+        google_subject: str,
+        address: str,
+        reason: RevocationReason,
+    ) -> None:
+        row = PendingRevocationRow(
+            len(self.rows) + 1, token, company_id, google_subject, address, reason
+        )
+        self.rows.append(row)
+
+    def claim_new(self, company_id: str) -> list[RevocationAttempt]:
+        chosen = [r for r in self._pending() if r.company_id == company_id and r.attempts == 0]
+        return self._claim(chosen, report_cancelled=True)
+
+    def claim_due(self, limit: int) -> list[RevocationAttempt]:
+        due = [r for r in self._pending() if r.retry_at is None or r.retry_at <= _now()]
+        return self._claim(due[:limit], report_cancelled=False)
+
+    def confirmed(self, revocation_id: int) -> None:
+        row = self.rows[revocation_id - 1]
+        row.status, row.token, row.last_error = "confirmed", None, None
+
+    def failed(self, revocation_id: int, *, error: str, retry_at: datetime) -> None:
+        row = self.rows[revocation_id - 1]
+        row.last_error, row.retry_at = error, retry_at
+
+    def _pending(self) -> list[PendingRevocationRow]:
+        return [r for r in self.rows if r.status == "pending"]
+
+    def _claim(
+        self, rows: list[PendingRevocationRow], *, report_cancelled: bool
+    ) -> list[RevocationAttempt]:
+        found: list[RevocationAttempt] = []
+        for row in rows:
+            cancelled = row.google_subject in self.connected_again
+            if cancelled:
+                row.status, row.token = "cancelled", None
+            else:
+                row.attempts += 1
+            if report_cancelled or not cancelled:
+                found.append(
+                    RevocationAttempt(
+                        row.id,
+                        row.company_id,
+                        row.address,
+                        row.reason,
+                        row.attempts,
+                        None if cancelled else row.token,
+                        cancelled=cancelled,
+                    )
+                )
+        return found
+
+
+class FakeGoogleRevocation(OAuthProvider):
+    """Google's revoke endpoint only: each answer in `answers` in turn (True: confirmed, False:
+    refused, an exception: raised), then confirmed; `asked` records every token."""
+
+    def __init__(self, *answers: bool | Exception) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+
+    def revoke(self, token: str) -> bool:
+        self.asked.append(token)
+        answer = self.answers.pop(0) if self.answers else True
+        if isinstance(answer, Exception):
+            raise answer
+        return answer

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
+import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+from mailroute.adapters.db.abandoned_emails import PostgresAbandonedEmails
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.dead_letters import PostgresDeadLetters
@@ -18,6 +21,8 @@ from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.adapters.rabbitmq.relay import OutboxRelay
 from mailroute.bootstrap.adapters import connection_store, outbox_relay
 from mailroute.config.settings import Settings
+from mailroute.core.abandoned import DeadLetter
+from mailroute.services.dead_letters import reopen_for_replay
 from mailroute.services.intake import Intake
 
 
@@ -63,7 +68,24 @@ class CliServices:
 
     @cached_property
     def dead_letters(self) -> RabbitDeadLetters:
-        return RabbitDeadLetters(self.settings.rabbitmq_url)
+        """Replaying a message first opens again the email it carried (failed because the
+        message died), so the replay can send it."""
+        abandoned = PostgresAbandonedEmails(self.pool)
+        queue = DramatiqQueues(self.broker)
+
+        def reopen(message: dramatiq.Message[Any]) -> None:
+            dead = DeadLetter(
+                message_id=message.message_id,
+                queue=message.queue_name,
+                actor=message.actor_name,
+                args=tuple(message.args),
+                retries=0,
+                reason="replayed",
+                correlation_id=message.options.get("correlation_id"),
+            )
+            reopen_for_replay(dead, abandoned=abandoned, queue=queue)
+
+        return RabbitDeadLetters(self.settings.rabbitmq_url, before_replay=reopen)
 
     @cached_property
     def login_links(self) -> PostgresLoginLinks:

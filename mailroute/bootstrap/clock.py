@@ -1,5 +1,5 @@
-"""The clock process: its relay, the sweeps it re-queues from, the notices' backstop, the
-connection checks and the earlier release's waiting requests."""
+"""The clock process: its relay, the sweeps it re-queues from (and the emails it gives up on),
+the notices' backstop, the connection checks and the earlier release's waiting requests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+from mailroute.adapters.db.abandoned_emails import PostgresAbandonedEmails
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.email_sweeps import PostgresEmailSweeps
@@ -36,6 +37,7 @@ class ClockServices:
     relay: OutboxRelay
     queue: DramatiqQueues
     sweeps: PostgresEmailSweeps
+    abandoned: PostgresAbandonedEmails
     notices: PostgresNotices
     connections: PostgresConnections
     gmail: GmailConnections
@@ -60,6 +62,7 @@ def build_clock(settings: Settings) -> ClockServices:
         relay=relay,
         queue=queue,
         sweeps=PostgresEmailSweeps(pool),
+        abandoned=PostgresAbandonedEmails(pool),
         notices=PostgresNotices(pool),
         connections=connections,
         gmail=gmail_connections(settings, pool, relay, connections),

@@ -6,7 +6,6 @@ import click
 
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.cli.context import services
-from mailroute.core.errors import TokenDecryptionError
 
 
 def register(main: click.Group) -> None:
@@ -27,14 +26,23 @@ def tokens_new_key() -> None:
 
 @tokens.command("reencrypt")
 def tokens_reencrypt() -> None:
-    """Re-encrypt every stored token under the newest key; old keys can then be removed."""
+    """Re-encrypt every stored secret (Gmail tokens, tokens waiting to be revoked at Google,
+    pending sign-ins' PKCE verifiers) under the newest key; old keys can then be removed."""
     with services() as built:
         try:
-            count = built.connections().reencrypt_all()
-        except TokenDecryptionError as exc:
-            raise click.ClickException(
-                f"{exc}: add the old key back to TOKEN_ENCRYPTION_KEYS (after the new one)"
-            ) from None
+            done = built.connections().reencrypt_all()
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"re-encrypted the tokens of {count} connection(s) under the newest key")
+    click.echo(
+        f"re-encrypted the tokens of {done.connections} connection(s) under the newest key,"
+        f" {done.revocations} token(s) waiting to be revoked and {done.sign_ins} pending"
+        " sign-in(s)"
+    )
+    if done.unreadable:
+        raise click.ClickException(
+            "no configured key decrypts the tokens of "
+            + ", ".join(done.unreadable)
+            + ": add the old key back to TOKEN_ENCRYPTION_KEYS (after the new one) and run"
+            " this again, or those connections break at their next use and must be"
+            " re-authorized"
+        )

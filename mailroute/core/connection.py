@@ -25,6 +25,9 @@ class BrokenReason(StrEnum):
     ADMIN_POLICY = "admin_policy"  # a Workspace admin restricted the app
     SCOPE_REMOVED = "scope_removed"  # the send permission is no longer granted
     UNAUTHORIZED = "unauthorized"  # Gmail kept answering 401 after a fresh token
+    # Not Google: the stored token cannot be decrypted with any key in TOKEN_ENCRYPTION_KEYS
+    # (a key was removed before `mailroute tokens reencrypt` ran).
+    TOKEN_UNREADABLE = "token_unreadable"  # noqa: S105 - a reason, not a token
 
 
 _EXPLANATIONS: dict[BrokenReason, str] = {
@@ -44,6 +47,10 @@ _EXPLANATIONS: dict[BrokenReason, str] = {
     BrokenReason.ADMIN_POLICY: "a Google Workspace administrator restricted this app",
     BrokenReason.SCOPE_REMOVED: "the permission to send email was removed from the authorization",
     BrokenReason.UNAUTHORIZED: "Gmail refused the authorization even after a fresh token",
+    BrokenReason.TOKEN_UNREADABLE: (
+        "mailroute can no longer read the stored Google authorization: the key it was"
+        " encrypted with was removed from mailroute's configuration"
+    ),
 }
 
 

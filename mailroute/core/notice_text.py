@@ -10,10 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
-from mailroute.core.connection import explain
+from mailroute.core.connection import BrokenReason, explain
 from mailroute.core.routing import SETTINGS_PATH
 
 SETTINGS_PAGE = "/settings/email"
+# What the notice adds after "Why:" for a reason that needs more words.
+_WHAT_IT_MEANS: dict[str, str] = {
+    BrokenReason.TOKEN_UNREADABLE: (
+        "Nothing changed in the Google account: the authorization is still granted there, but "
+        "mailroute cannot use it any more. Re-authorizing stores a new one that mailroute can "
+        "read."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ def auth_broken_notice(broken: BrokenConnection, public_base_url: str) -> Notice
         f"the Gmail account {broken.address} that {broken.company_name} sends its email through "
         f"is not connected any more since {when}.",
         f"Why: {why}.",
+        *([_WHAT_IT_MEANS[broken.reason]] if broken.reason in _WHAT_IT_MEANS else []),
         meanwhile,
         f"To fix it, an admin opens {link} ({SETTINGS_PATH}) and clicks Re-authorize Sync, "
         "signing in with the same Google account. The page then offers to retry the emails "
@@ -67,6 +76,7 @@ def auth_broken_notice(broken: BrokenConnection, public_base_url: str) -> Notice
         "account breaks again after being re-authorized, you will hear again.",
     ]
     subject = f"Action needed: Gmail {broken.address} is not connected ({broken.company_name})"
-    html = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    # One paragraph a line: a 7bit part may not hold a line over 998 characters (RFC 5322).
+    html = "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs)
     html = html.replace(escape(link), f'<a href="{escape(link)}">{escape(link)}</a>', 1)
     return NoticeText(subject=subject, text="\n\n".join(paragraphs) + "\n", html=html)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from mailroute.core.abandoned import Stalled
 from mailroute.core.model import Route
 from mailroute.core.pacing import PacingPolicy, SendStart
 from mailroute.core.records import (
@@ -233,8 +234,10 @@ class PacingMetrics(Protocol):
 
 
 class EmailSweeps(Protocol):
-    """What the clock puts back on the queues."""
+    """What the clock puts back on the queues (`core.abandoned` for the stalled ones)."""
 
-    def stalled(self, *, older_than: timedelta, limit: int = 500) -> list[Requeue]: ...
+    def stalled(self, *, older_than: timedelta, limit: int = 500) -> list[Stalled]: ...
+
+    def requeued(self, email_ids: list[str]) -> None: ...
 
     def due_retries(self, limit: int = 500) -> list[Requeue]: ...

@@ -2,15 +2,14 @@
 
 Gmail adds three turns to the default path: the connection must still be active when the email
 is claimed; the email must get its account's pacing slot and a lease under the account's caps
-(`core.pacing`); and a send may find the authorization gone. Then one conditional UPDATE breaks
-the connection; only its winner publishes `AuthBroken`; the email fails `gmail_not_connected` (or
+(`services.gmail_slots`); and a send may find the authorization gone, or its stored token
+unreadable (a key removed from TOKEN_ENCRYPTION_KEYS). Then one conditional UPDATE breaks the
+connection; only its winner publishes `AuthBroken`; the email fails `gmail_not_connected` (or
 goes to the default sender when the company chose so). Transient errors retry with backoff;
 a wait longer than a few minutes is parked in PostgreSQL for the clock instead of a queue delay.
 
-Pacing never waits in a thread: an email whose slot is ahead (or whose account is at its
-concurrency cap) is put back on the queue with a delay and the thread moves on; one past the
-daily cap is parked until the window frees, or goes from the default address when the company
-chose "send from the default address while Gmail is not usable".
+A message that cannot be built from what is stored (a bug, or data no rule caught) fails the
+email at once with `internal_error`: the same data fails the same way on every attempt.
 """
 
 from __future__ import annotations
@@ -20,24 +19,22 @@ from email.utils import parseaddr
 
 import structlog
 
-from mailroute.core.errors import GmailAuthBrokenError, PermanentError, TransientError
+from mailroute.core.connection import BrokenReason
+from mailroute.core.errors import (
+    GmailAuthBrokenError,
+    PermanentError,
+    TokenDecryptionError,
+    TransientError,
+)
 from mailroute.core.mime import build_message, envelope_address, from_header
 from mailroute.core.model import Route
-from mailroute.core.pacing import (
-    DailyCapReached,
-    ParkForSlot,
-    SendNow,
-    WaitForSlot,
-    daily_cap_message,
-    decide_slot,
-    why_refused,
-)
 from mailroute.core.ports import Envelope, MessageTransport, ProviderReceipt
 from mailroute.core.records import Claim, SenderContext
 from mailroute.core.retry import decide_retry
 from mailroute.core.routing import decide_route
 from mailroute.services.breaks import break_connection
 from mailroute.services.dependencies import Dependencies
+from mailroute.services.gmail_slots import requeue, take_turn
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +60,7 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Depe
         assert context.connection_id is not None
         assert context.connection_generation is not None
         if deps.pacing is not None:
-            waiting = _pace(claim, claim_key, context, deps)
+            waiting = take_turn(claim, claim_key, context, deps)
             if waiting is not None:
                 return waiting
             lease = context.connection_id
@@ -72,17 +69,19 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Depe
     else:
         transport = deps.transports[route]
         mail_from = parseaddr(deps.settings.default_from)[1]
-    # The Gmail API takes Bcc from the message (and strips it); SMTP takes it as envelope only.
-    message = build_message(claim.email, from_=claim.from_address, include_bcc=route == "gmail")
-    envelope = Envelope(
-        mail_from=mail_from,
-        recipients=tuple(envelope_address(r) for r in claim.email.recipients),
-    )
     try:
-        receipt = _send(transport, message.as_bytes(), envelope, claim, lease, deps)
+        message, envelope = _build(claim, route, mail_from)
+    except Exception as exc:  # noqa: BLE001 - whatever broke, it breaks again: fail, say why
+        return _unbuildable(claim, claim_key, lease, exc, deps)
+    try:
+        receipt = _send(transport, message, envelope, claim, lease, deps)
     except GmailAuthBrokenError as exc:
         assert context is not None
-        return _auth_broken(claim, claim_key, context, exc, deps)
+        return _auth_broken(claim, claim_key, context, exc.reason, deps)
+    except TokenDecryptionError:
+        assert context is not None
+        log.error("gmail.token_undecryptable", connection_id=context.connection_id)
+        return _auth_broken(claim, claim_key, context, BrokenReason.TOKEN_UNREADABLE, deps)
     except TransientError as exc:
         return _retry_or_fail(claim, claim_key, exc, deps)
     except PermanentError as exc:
@@ -103,6 +102,38 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Depe
     return "sent"
 
 
+def _build(claim: Claim, route: Route, mail_from: str) -> tuple[bytes, Envelope]:
+    """The message as it goes on the wire, and its envelope. The Gmail API takes Bcc from the
+    message (and strips it); SMTP takes it as envelope only."""
+    message = build_message(claim.email, from_=claim.from_address, include_bcc=route == "gmail")
+    envelope = Envelope(
+        mail_from=mail_from,
+        recipients=tuple(envelope_address(r) for r in claim.email.recipients),
+    )
+    if not envelope.recipients:
+        raise ValueError("the stored email has no recipient")
+    return message.as_bytes(), envelope
+
+
+def _unbuildable(
+    claim: Claim, claim_key: str, lease: str | None, exc: Exception, deps: Dependencies
+) -> str:
+    """The message could not be built: nothing was sent, and no attempt would do better."""
+    if lease is not None and deps.pacing is not None:
+        deps.pacing.end_send(lease, claim.email.id)
+    log.error("email.build_failed", error=type(exc).__name__, exc_info=exc)
+    detail = f"{type(exc).__name__}: {exc}"[:300]
+    return _fail(
+        deps,
+        claim.email.id,
+        claim_key,
+        "internal_error",
+        f"mailroute could not build the message from this email's stored data ({detail}),"
+        " so nothing was sent. Sending it again fails the same way until the data or"
+        " mailroute is fixed.",
+    )
+
+
 def _send(
     transport: MessageTransport,
     message: bytes,
@@ -121,70 +152,6 @@ def _send(
         raise
 
 
-def _pace(claim: Claim, claim_key: str, context: SenderContext, deps: Dependencies) -> str | None:
-    """Take the email's slot on its Gmail account and a lease under the account's caps.
-
-    None: send now (the lease is held; `_send` gives it back). Otherwise the email was put back
-    to wait (a delayed message, or parked for the clock) or went to the default sender, and the
-    status to return is given. Nothing here sleeps."""
-    assert deps.pacing is not None
-    assert context.connection_id is not None
-    email_id = claim.email.id
-    reservation = deps.pacing.reserve(context.connection_id, email_id, deps.pacing_policy)
-    policy = reservation.policy
-    decision = decide_slot(reservation.slot, reservation.now, policy)
-    if isinstance(decision, WaitForSlot):
-        if deps.emails.mark_paced(
-            email_id, claim_key, slot=decision.slot, due=decision.slot, parked=False
-        ):
-            _requeue(deps, claim, "gmail", decision.delay_seconds)
-        _paced(deps, "slot", decision.delay_seconds, held=reservation.held)
-        return "paced"
-    if isinstance(decision, ParkForSlot):
-        deps.emails.mark_paced(
-            email_id, claim_key, slot=decision.slot, due=decision.due, parked=True
-        )
-        _paced(deps, "slot_parked", (decision.slot - reservation.now).total_seconds(), held=True)
-        return "paced"
-    assert isinstance(decision, SendNow)
-    start = deps.pacing.start_send(context.connection_id, email_id, policy)
-    if start.started:
-        return None
-    refusal = why_refused(start, policy)
-    if not isinstance(refusal, DailyCapReached):
-        # At the concurrency cap: back soon, still holding its (due) slot.
-        due = start.now + timedelta(seconds=refusal.delay_seconds)
-        if deps.emails.mark_paced(email_id, claim_key, slot=decision.slot, due=due, parked=False):
-            _requeue(deps, claim, "gmail", refusal.delay_seconds)
-        _paced(deps, "concurrency", refusal.delay_seconds, in_flight=start.in_flight)
-        return "paced"
-    wait = (refusal.frees_at - start.now).total_seconds()
-    if context.company.default_while_gmail_broken:
-        from_address = from_header(context.company.name, parseaddr(deps.settings.default_from)[1])
-        if deps.emails.reroute(email_id, claim_key, route="default", from_address=from_address):
-            _requeue(deps, claim, "default")
-        _paced(deps, "daily_cap_default", 0.0, sent_today=refusal.sent_in_window)
-        return "rerouted"
-    address = context.connection.address if context.connection else None
-    deps.emails.mark_paced(
-        email_id,
-        claim_key,
-        slot=None,
-        due=refusal.frees_at,
-        parked=True,
-        code="gmail_daily_cap",
-        message=daily_cap_message(address, policy.daily_cap, refusal.frees_at),
-    )
-    _paced(deps, "daily_cap", wait, sent_today=refusal.sent_in_window)
-    return "paced"
-
-
-def _paced(deps: Dependencies, reason: str, delay_seconds: float, **fields: object) -> None:
-    log.info("gmail.paced", reason=reason, delay_s=round(delay_seconds, 3), **fields)
-    if deps.pacing_metrics is not None:
-        deps.pacing_metrics.paced(reason, delay_seconds)
-
-
 def _gmail_usable(context: SenderContext | None) -> bool:
     return (
         context is not None
@@ -199,10 +166,11 @@ def _auth_broken(
     claim: Claim,
     claim_key: str,
     context: SenderContext,
-    exc: GmailAuthBrokenError,
+    reason: str,
     deps: Dependencies,
 ) -> str:
-    """The authorization is gone: break the connection (the one break path), then route."""
+    """The authorization is gone (or unreadable): break the connection through the one break
+    path, then route the email as the broken connection's rules say."""
     assert context.connection_id is not None
     assert context.connection_generation is not None
     break_connection(
@@ -210,7 +178,7 @@ def _auth_broken(
         deps.outbox,
         connection_id=context.connection_id,
         generation=context.connection_generation,
-        reason=exc.reason,
+        reason=reason,
         correlation_id=claim.correlation_id or claim.email.id,
     )
     fresh = deps.sender_context(claim.email.company_id)
@@ -243,15 +211,9 @@ def _not_usable(
     else:  # re-authorized meanwhile: back on the Gmail queue
         from_address = claim.from_address
     if deps.emails.reroute(email.id, claim_key, route=decision.route, from_address=from_address):
-        _requeue(deps, claim, decision.route)
+        requeue(deps, claim, decision.route)
         log.info("email.rerouted", route=decision.route)
     return "rerouted"
-
-
-def _requeue(deps: Dependencies, claim: Claim, route: Route, delay_seconds: float = 0.0) -> None:
-    deps.queue.schedule_send(
-        route, claim.email.id, delay_seconds, correlation_id=claim.correlation_id
-    )
 
 
 def _retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Dependencies) -> str:
@@ -274,7 +236,7 @@ def _retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Depe
     if parked:
         log.warning("email.retry_parked", error_code=exc.code, due=due.isoformat())
         return "retrying"
-    _requeue(deps, claim, claim.route, decision.delay_seconds)
+    requeue(deps, claim, claim.route, decision.delay_seconds)
     log.warning(
         "email.retry_scheduled",
         error_code=exc.code,

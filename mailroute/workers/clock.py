@@ -1,7 +1,7 @@
 """The clock process: relays outbox rows no other process could publish, re-queues parked
-retries and emails whose queue message was lost, asks again for notices still pending, and
-checks Gmail connections. Each job runs on its own interval; one failing job never stops the
-others."""
+retries and emails whose queue message was lost (and fails, `stalled`, those re-queued in vain
+a few times), asks again for notices still pending, and checks Gmail connections. Each job runs
+on its own interval; one failing job never stops the others."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ import structlog
 
 from mailroute.bootstrap import ClockServices, build_clock
 from mailroute.config.settings import Settings
+from mailroute.core.abandoned import StallPolicy
 from mailroute.core.errors import BrokerUnavailableError
-from mailroute.services.sweeps import check_connections, requeue
+from mailroute.services.sweeps import check_connections, requeue, sweep_stalled
 
 log = structlog.get_logger(__name__)
 # An email, or a notice, waiting this long for work that should have come is asked for again.
 STALLED_AFTER = timedelta(minutes=10)
+# An email put back this many times without progress, and waiting this long, is given up on.
+GIVE_UP = StallPolicy(max_requeues=3, give_up_after=timedelta(hours=1))
 
 
 @dataclass
@@ -47,7 +50,14 @@ def clock_jobs(built: ClockServices) -> list[Job]:
         Job(
             "requeue_stalled",
             60.0,
-            lambda: requeue(built.sweeps.stalled(older_than=STALLED_AFTER), built.queue),
+            lambda: sweep_stalled(
+                built.sweeps,
+                built.abandoned,
+                built.queue,
+                built.relay,
+                older_than=STALLED_AFTER,
+                policy=GIVE_UP,
+            ),
         ),
         Job(
             "ask_again_for_notices", 60.0, lambda: built.notices.ask_again(older_than=STALLED_AFTER)
@@ -62,6 +72,8 @@ def clock_jobs(built: ClockServices) -> list[Job]:
                 built.gmail.verify,
             ),
         ),
+        # Revocations Google did not confirm, asked again (each has its own backoff).
+        Job("retry_revocations", 2.0, built.gmail.retry_revocations),
     ]
 
 

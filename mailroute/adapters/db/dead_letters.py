@@ -5,6 +5,11 @@ from __future__ import annotations
 from mailroute.adapters.db.pool import Pool
 
 
+def _storable(text: str) -> str:
+    """`text` as PostgreSQL text can hold it: a reason may quote what could not be stored."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
 class PostgresDeadLetters:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -16,7 +21,7 @@ class PostgresDeadLetters:
                 " VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (message_id) DO UPDATE SET reason = EXCLUDED.reason,"
                 " failed_at = now(), replayed_at = NULL",
-                (message_id, queue, actor, reason[:2000]),
+                tuple(_storable(text) for text in (message_id, queue, actor, reason[:2000])),
             )
 
     def reasons(self, message_ids: list[str]) -> dict[str, str]:

@@ -25,6 +25,10 @@ from mailroute.events import EmailSent
 
 # How long a claim protects a send in flight before another delivery may take it over.
 CLAIM_LEASE = timedelta(minutes=5)
+# Claims an email may take in all. Only a message that kills its worker every time gets near
+# (retries stop at a handful, pacing gives its claims back): past this the email is left to the
+# clock, which gives up on it (`core.abandoned`) instead of crashing workers for ever.
+MAX_CLAIMS = 50
 
 # The claim (see `PostgresEmails.claim`) and the attachments come in one round trip; a Gmail
 # claim brings the company and its connection too. Built from constants only.
@@ -32,7 +36,7 @@ _CLAIMED = (
     "WITH claimed AS (UPDATE emails SET status = 'sending', attempts = attempts + 1,"
     " possible_duplicate = possible_duplicate OR status = 'sending',"
     " claim_key = %(key)s, claimed_at = now(), updated_at = now()"
-    " WHERE id = %(id)s AND route = %(route)s"
+    " WHERE id = %(id)s AND route = %(route)s AND attempts < %(max_claims)s"
     " AND (status IN ('queued', 'retrying') OR (status = 'sending'"
     "  AND (claim_key = %(key)s OR claimed_at < now() - %(lease)s)))"
     " RETURNING id, company_id, event_id, subject, to_addrs, cc_addrs, bcc_addrs,"
@@ -65,12 +69,20 @@ class EmailClaimsSql:
 
         Claimable: queued or retrying; or `sending` under the same claim key (our own message
         redelivered after a crash) or under a lease that ran out. Taking over a `sending` row
-        means an earlier attempt may have reached the provider: the row is flagged.
+        means an earlier attempt may have reached the provider: the row is flagged. Never past
+        `MAX_CLAIMS` claims.
         """
         query = _CLAIM_WITH_SENDER if route == "gmail" else _CLAIM
         with self._pool.connection() as conn:
             row = conn.execute(
-                query, {"id": email_id, "key": claim_key, "route": route, "lease": CLAIM_LEASE}
+                query,
+                {
+                    "id": email_id,
+                    "key": claim_key,
+                    "route": route,
+                    "lease": CLAIM_LEASE,
+                    "max_claims": MAX_CLAIMS,
+                },
             ).fetchone()
             if row is None:
                 return None

@@ -1,7 +1,9 @@
 """Pending Google authorizations: one row per "Sign in with Google", consumed once.
 
 The row binds the flow to a company, the admin who started it and a hash of their browser
-session, and keeps the PKCE code verifier (encrypted) until the callback redeems the code.
+session, and keeps the PKCE code verifier (encrypted) until the callback redeems the code. A
+verifier no configured key decrypts (its key was removed meanwhile) makes the flow unknown:
+the admin starts again.
 """
 
 from __future__ import annotations
@@ -9,9 +11,16 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import structlog
+from psycopg import Connection
+from psycopg.rows import DictRow
+
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.pool import Pool
+from mailroute.core.errors import TokenDecryptionError
 from mailroute.core.oauth import PendingAuthorization
+
+log = structlog.get_logger(__name__)
 
 # Rows this long past their expiry are deleted when a new flow starts.
 _KEEP_EXPIRED = timedelta(days=1)
@@ -68,11 +77,38 @@ class PostgresOAuthStates:
             ).fetchone()
         if row is None:
             return None
+        try:
+            verifier = self._cipher.decrypt(row["code_verifier_enc"])
+        except TokenDecryptionError:
+            log.error("oauth.verifier_undecryptable", company_id=company_id)
+            return None
         return PendingAuthorization(
             nonce=row["nonce"],
             company_id=str(row["company_id"]),
             user_id=str(row["user_id"]) if row["user_id"] else None,
             session_hash=row["session_hash"],
-            code_verifier=self._cipher.decrypt(row["code_verifier_enc"]),
+            code_verifier=verifier,
             switch_account=row["switch_account"],
         )
+
+
+def reencrypt_pending_sign_ins(conn: Connection[DictRow], cipher: TokenCipher) -> int:
+    """Inside `reencrypt_all`'s transaction: finished sign-ins (consumed or expired) are
+    deleted, nothing reads their verifier again; pending ones are rotated under the newest key,
+    and one whose verifier no configured key reads is deleted (its callback could not finish:
+    the admin starts again). Returns the verifiers rotated."""
+    conn.execute("DELETE FROM oauth_states WHERE consumed_at IS NOT NULL OR expires_at <= now()")
+    rows = conn.execute("SELECT nonce, code_verifier_enc FROM oauth_states FOR UPDATE").fetchall()
+    rotated = 0
+    for row in rows:
+        try:
+            fresh = cipher.rotate(row["code_verifier_enc"])
+        except TokenDecryptionError:
+            conn.execute("DELETE FROM oauth_states WHERE nonce = %s", (row["nonce"],))
+            continue
+        conn.execute(
+            "UPDATE oauth_states SET code_verifier_enc = %s WHERE nonce = %s",
+            (fresh, row["nonce"]),
+        )
+        rotated += 1
+    return rotated

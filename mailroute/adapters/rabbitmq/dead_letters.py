@@ -7,7 +7,8 @@ puts them all back: nothing is consumed by looking.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +40,16 @@ def _preview(message: dramatiq.Message[Any]) -> str:
 
 
 class RabbitDeadLetters:
-    def __init__(self, rabbitmq_url: str) -> None:
+    def __init__(
+        self,
+        rabbitmq_url: str,
+        *,
+        before_replay: Callable[[dramatiq.Message[Any]], object] | None = None,
+    ) -> None:
+        """`before_replay` runs for each message before it goes back on its queue (it opens
+        the email the message carried again); if it raises, the message stays dead."""
         self._params = pika.URLParameters(rabbitmq_url)
+        self._before_replay = before_replay
 
     def _take_all(self, channel: Any, dead_queue: str) -> list[tuple[int, DeadMessage]]:
         try:
@@ -106,9 +115,13 @@ class RabbitDeadLetters:
                         for k, v in dead.message.options.items()
                         if k not in ("retries", "traceback", "eta", "requeue_timestamp")
                     }
-                    fresh = dead.message.copy(
-                        queue_name=q_name(dead.message.queue_name), options=options
+                    # Not `Message.copy`: it merges the options given into the old ones, and
+                    # the old retry count would come back with them.
+                    fresh = dataclasses.replace(
+                        dead.message, queue_name=q_name(dead.message.queue_name), options=options
                     )
+                    if self._before_replay is not None:
+                        self._before_replay(fresh)
                     broker.enqueue(fresh)  # confirmed before the dead copy is removed
                     channel.basic_ack(tag)
                     replayed.append(dead)

@@ -11,6 +11,8 @@ import dramatiq
 import structlog
 from dramatiq.middleware import Middleware
 
+from mailroute.core.abandoned import DeadLetter
+
 log = structlog.get_logger("mailroute.worker")
 
 
@@ -74,15 +76,33 @@ class LogContext(Middleware):
 
 
 class DeadLetterRecorder(Middleware):
-    """Records why a message was dead-lettered (retries exhausted, a permanent error, too old),
-    so `mailroute dlq list` can say it next to the message."""
+    """Hands every message dramatiq gives up on (retries exhausted, an error never retried,
+    too old) to `record`: it records why, so `mailroute dlq list` can say it next to the
+    message, and ends the email the message carried (`services.dead_letters`). Runs after
+    `Retries` has decided (after-hooks run in reverse order), in the worker thread."""
 
-    def __init__(self, record: Callable[[str, str, str, str], None]) -> None:
+    def __init__(self, record: Callable[[DeadLetter], None]) -> None:
         self._record = record
 
-    def _failed(self, message: Any, reason: str) -> None:
+    def _dead(
+        self, broker: dramatiq.Broker, message: Any, reason: str, error: BaseException | None
+    ) -> None:
+        options = message.options
+        retries = int(options.get("retries", 0))
+        if error is not None and not isinstance(error, _thrown(broker, message)):
+            retries -= 1  # Retries counted the attempt that just failed (not for `throws`)
+        dead = DeadLetter(
+            message_id=message.message_id,
+            queue=message.queue_name,
+            actor=message.actor_name,
+            args=tuple(message.args),
+            retries=max(retries, 0),
+            reason=reason,
+            error=error,
+            correlation_id=options.get("correlation_id"),
+        )
         try:
-            self._record(message.message_id, message.queue_name, message.actor_name, reason)
+            self._record(dead)
         except Exception:
             log.exception("dead_letter.not_recorded", message_id=message.message_id)
 
@@ -95,11 +115,24 @@ class DeadLetterRecorder(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         if exception is not None and getattr(message, "failed", False):
-            self._failed(message, f"{type(exception).__name__}: {exception}")
+            self._dead(broker, message, f"{type(exception).__name__}: {exception}", exception)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         if getattr(message, "failed", False):
-            self._failed(message, "too old (age limit) or skipped")
+            self._dead(broker, message, "too old (age limit) or skipped", None)
+
+
+def _thrown(broker: dramatiq.Broker, message: Any) -> tuple[type[BaseException], ...]:
+    """The exceptions the message's actor `throws`: failed at once, never counted a retry."""
+    try:
+        throws = message.options.get("throws") or broker.get_actor(message.actor_name).options.get(
+            "throws"
+        )
+    except dramatiq.errors.ActorNotFound:
+        return ()
+    if not throws:
+        return ()
+    return throws if isinstance(throws, tuple) else (throws,)
 
 
 class WarmUp(Middleware):
