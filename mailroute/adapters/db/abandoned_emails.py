@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from psycopg.types.json import Jsonb
 
-from mailroute.adapters.db import outbox
 from mailroute.adapters.db.email_claims import CLAIM_LEASE
-from mailroute.adapters.db.email_store import failed_event
+from mailroute.adapters.db.email_store import add_failed_event, failed_event
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.abandoned import DEAD_LETTERED
 from mailroute.core.mime import email_id_for
@@ -71,17 +70,7 @@ class PostgresAbandonedEmails:
             ).fetchone()
             if row is None:
                 return None
-            event = failed_event(
-                email_id,
-                row["event_id"],
-                str(row["company_id"]),
-                route=row["route"],
-                from_address=row["from_address"],
-                failure=(code, message),
-                correlation_id=row["correlation_id"],
-                failed_at=row["failed_at"],
-            )
-            return outbox.add_event(conn, "email.failed", event, row["correlation_id"])
+            return add_failed_event(conn, email_id, row, (code, message))
 
     def store_failed_request(
         self, request: EmailRequested, *, correlation_id: str | None, code: str, message: str

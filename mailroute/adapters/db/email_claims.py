@@ -11,13 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 from psycopg.types.json import Jsonb
 
-from mailroute.adapters.db import outbox
 from mailroute.adapters.db.companies import (
     SENDER_CONTEXT_COLUMNS,
     SENDER_CONTEXT_FROM,
     sender_context_from_row,
 )
-from mailroute.adapters.db.email_store import failed_event
+from mailroute.adapters.db.email_store import add_failed_event
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.model import OutgoingEmail, Route, StoredAttachment
 from mailroute.core.records import Claim
@@ -203,17 +202,7 @@ class EmailClaimsSql:
             ).fetchone()
             if row is None:
                 return None
-            event = failed_event(
-                email_id,
-                row["event_id"],
-                str(row["company_id"]),
-                route=row["route"],
-                from_address=row["from_address"],
-                failure=(code, message),
-                correlation_id=row["correlation_id"],
-                failed_at=row["failed_at"],
-            )
-            return outbox.add_event(conn, "email.failed", event, row["correlation_id"])
+            return add_failed_event(conn, email_id, row, (code, message))
 
     def reroute(self, email_id: str, claim_key: str, *, route: Route, from_address: str) -> bool:
         """Hand a claimed email back as queued on another route (the caller queues it)."""

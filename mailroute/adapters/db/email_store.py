@@ -10,11 +10,13 @@ conflict nothing at all is written and the stored email is reported.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from mailroute.adapters.db import outbox
 from mailroute.adapters.db.companies import (
     SENDER_CONTEXT_COLUMNS,
     SENDER_CONTEXT_FROM,
@@ -89,6 +91,23 @@ def failed_event(
         failed_at=failed_at or datetime.now(UTC),
         correlation_id=correlation_id,
     ).to_wire()
+
+
+def add_failed_event(
+    conn: Any, email_id: str, row: Mapping[str, Any], failure: tuple[str, str]
+) -> int:
+    """Write the `EmailFailed` of a row just failed (its RETURNING columns) to the outbox."""
+    event = failed_event(
+        email_id,
+        row["event_id"],
+        str(row["company_id"]),
+        route=row["route"],
+        from_address=row["from_address"],
+        failure=failure,
+        correlation_id=row["correlation_id"],
+        failed_at=row["failed_at"],
+    )
+    return outbox.add_event(conn, "email.failed", event, row["correlation_id"])
 
 
 class EmailStoreSql:
