@@ -23,7 +23,6 @@ each ends here instead:
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -38,6 +37,7 @@ from mailroute.events import (
     queues,
     read_event,
 )
+from mailroute.events.ids import is_canonical_uuid
 
 DEAD_LETTERED = "dead_lettered"
 STALLED = "stalled"
@@ -86,7 +86,7 @@ def email_of(dead: DeadLetter) -> DeadEmail | None:
     if isinstance(dead.error, _REFUSALS):
         return None
     if dead.actor in (queues.ROUTE_EMAIL, queues.SEND_VIA_GMAIL, queues.SEND_VIA_SMTP):
-        return DeadEmail(first) if isinstance(first, str) and _is_email_id(first) else None
+        return DeadEmail(first) if isinstance(first, str) and is_canonical_uuid(first) else None
     if dead.actor != queues.DISPATCH_EMAIL or not isinstance(first, str | bytes | dict):
         return None
     try:
@@ -94,14 +94,6 @@ def email_of(dead: DeadLetter) -> DeadEmail | None:
     except Exception:  # noqa: BLE001 - unreadable now: the door refuses it too, never accepted
         return None
     return DeadEmail(email_id_for(event.company_id, event.event_id), event)
-
-
-def _is_email_id(value: str) -> bool:
-    """An email id as mailroute writes it (the canonical UUID form), nothing else."""
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
 
 
 def dead_lettered(dead: DeadLetter, email_id: str) -> tuple[str, str]:

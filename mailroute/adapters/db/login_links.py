@@ -22,18 +22,13 @@ def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _is_uuid(value: str) -> bool:
-    """Only the canonical form is an id (PostgreSQL fails on `urn:uuid:…`; Python accepts it)."""
-    return is_canonical_uuid(value)
-
-
 class PostgresLoginLinks:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
     def find_admin(self, company_id: str, email: str | None = None) -> AdminUser | None:
         """The company's admin with `email`, or its first admin by email when none is given."""
-        if not _is_uuid(company_id):
+        if not is_canonical_uuid(company_id):
             return None
         with self._pool.connection() as conn:
             row = conn.execute(
@@ -45,7 +40,7 @@ class PostgresLoginLinks:
 
     def admin(self, company_id: str, user_id: str) -> AdminUser | None:
         """The user, while they are still an admin of that company."""
-        if not (_is_uuid(company_id) and _is_uuid(user_id)):
+        if not (is_canonical_uuid(company_id) and is_canonical_uuid(user_id)):
             return None
         with self._pool.connection() as conn:
             row = conn.execute(

@@ -8,7 +8,6 @@ the admin starts again.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import structlog
@@ -19,6 +18,7 @@ from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.errors import TokenDecryptionError
 from mailroute.core.oauth import PendingAuthorization
+from mailroute.events.ids import is_canonical_uuid
 
 log = structlog.get_logger(__name__)
 
@@ -62,9 +62,7 @@ class PostgresOAuthStates:
     def consume(self, nonce: str, company_id: str) -> PendingAuthorization | None:
         """Take the pending authorization once: None when unknown, used, expired or another
         company's."""
-        try:
-            uuid.UUID(company_id)
-        except ValueError:
+        if not is_canonical_uuid(company_id):
             return None
         with self._pool.connection() as conn:
             row = conn.execute(
