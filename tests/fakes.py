@@ -220,6 +220,7 @@ class EmailRow:
     broken_generation: int | None = None
     failed_at: datetime | None = None
     sent_at: datetime | None = None
+    fingerprint: str | None = None
 
 
 class FakeEmails(Emails):
@@ -253,8 +254,14 @@ class FakeEmails(Emails):
         with self._lock:
             found = self.rows.get(email_id)
             if found is not None:  # ON CONFLICT DO NOTHING: nothing at all is written
+                same = found.fingerprint in (None, event.fingerprint)
                 return StoreResult(
-                    email_id, False, found.status, found.route, found.correlation_id
+                    email_id,
+                    False,
+                    found.status,
+                    found.route,
+                    found.correlation_id,
+                    same_request=same,
                 ), None
             status = "accepted" if not routed else ("failed" if failure else "queued")
             self.rows[email_id] = EmailRow(
@@ -281,6 +288,7 @@ class FakeEmails(Emails):
                 error_code=failure[0] if failure else None,
                 error_message=failure[1] if failure else None,
                 failed_at=self.clock() if failure else None,
+                fingerprint=event.fingerprint,
             )
             outbox_id = None
             if not routed:

@@ -53,6 +53,8 @@ class StoreResult:
     status: str
     route: Route | None
     correlation_id: str | None = None
+    # False when the email was stored before from another request with the same event id.
+    same_request: bool = True
 
 
 @dataclass(frozen=True)

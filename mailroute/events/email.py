@@ -8,6 +8,8 @@ versions and ignores unknown keys (tolerant reader); a message that cannot be re
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -126,6 +128,14 @@ class EmailRequested(_Wire):
         """Approximate size of the message content: bodies plus decoded attachments."""
         body = len((self.text or "").encode()) + len((self.html or "").encode())
         return body + sum(a.size for a in self.attachments)
+
+    @property
+    def fingerprint(self) -> str:
+        """The request's sha256 (hex) over every field but `event_id` and `correlation_id`:
+        the same event id with another fingerprint is another request, not a retry."""
+        fields = self.model_dump(mode="json", exclude={"event_id", "correlation_id"})
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
     @classmethod
     def parse(cls, data: Any) -> EmailRequested:

@@ -13,7 +13,7 @@ opened the notice, in the same transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 
@@ -24,6 +24,7 @@ from mailroute.core.routing import RouteDecision, decide_route
 from mailroute.events import EmailRequested, InvalidEventError, UnreadableEventError, read_event
 from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
 from mailroute.services.dependencies import Dependencies
+from mailroute.services.intake import IdempotencyConflictError
 
 log = structlog.get_logger(__name__)
 
@@ -135,6 +136,17 @@ def _route(event: EmailRequested, deps: Dependencies) -> tuple[SenderContext, Ro
     return context, _decide(event.sender, context)
 
 
+def _reject(
+    raw: Any, reason: str, deps: Dependencies, message_id: str, queue: str, actor: str
+) -> NoReturn:
+    """Record a message mailroute will not act on, with why, and never retry it."""
+    deps.emails.record_rejected(
+        queue=queue, actor=actor, message_id=message_id, reason=reason, payload=raw
+    )
+    log.warning("dispatch.rejected", reason=reason)
+    raise UnreadableMessageError(reason)
+
+
 def dispatch_requested(
     raw: Any,
     deps: Dependencies,
@@ -152,11 +164,7 @@ def dispatch_requested(
         if routed is None:
             raise UnreadableEventError(f"company_id: no company {event.company_id!r}")
     except (UnreadableEventError, InvalidEventError) as exc:
-        deps.emails.record_rejected(
-            queue=queue, actor=actor, message_id=message_id, reason=str(exc), payload=raw
-        )
-        log.warning("dispatch.rejected", reason=str(exc))
-        raise UnreadableMessageError(str(exc)) from exc
+        _reject(raw, str(exc), deps, message_id, queue, actor)
     email_id = email_id_for(event.company_id, event.event_id)
     structlog.contextvars.bind_contextvars(company_id=event.company_id, email_id=email_id)
     context, decision = routed
@@ -172,6 +180,8 @@ def dispatch_requested(
         failure=failure,
         routed=True,
     )
+    if not result.same_request:
+        _reject(raw, str(IdempotencyConflictError(event.event_id)), deps, message_id, queue, actor)
     if outbox_id is not None:
         deps.outbox.publish_stored([outbox_id])
     if failure is not None and result.created:

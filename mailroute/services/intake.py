@@ -51,6 +51,19 @@ class ForbiddenCompanyError(PermissionError):
         super().__init__("this API key belongs to another company")
 
 
+class IdempotencyConflictError(ValueError):
+    """The event id was used before for another request (different fields)."""
+
+    field = "event_id"
+    rule = "same_request"
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(
+            f"event id {event_id!r} was used before for a different request; use a new"
+            " event id for a new email, or send the very same request to learn its outcome"
+        )
+
+
 @dataclass(frozen=True)
 class Accepted:
     email_id: str
@@ -135,6 +148,8 @@ class Intake:
     def _accept(self, event: EmailRequested, correlation_id: str | None) -> Accepted:
         given = correlation_id or event.correlation_id or new_correlation_id()
         result, outbox_id = self._emails.store(event, correlation_id=given)
+        if not result.same_request:
+            raise IdempotencyConflictError(event.event_id)
         if outbox_id is not None:
             self._outbox.publish_stored([outbox_id])
         accepted = Accepted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -13,10 +13,12 @@ from mailroute.bootstrap import WebServices
 from mailroute.events import FieldProblem, wire_json
 from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
 from mailroute.events.text_rules import header_problem
-from mailroute.services.intake import Accepted
+from mailroute.services.intake import Accepted, IdempotencyConflictError
+from mailroute.web.api_models import AUTHENTICATED, error_responses
 from mailroute.web.auth import Caller
 from mailroute.web.context import context
 from mailroute.web.correlation import correlation_id
+from mailroute.web.email_models import EmailAccepted, EmailView
 from mailroute.web.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["emails"])
@@ -34,7 +36,9 @@ EMAIL_REQUEST_EXAMPLE: dict[str, Any] = {
         {
             "filename": "invoice-2026-0042.pdf",
             "content_type": "application/pdf",
-            "content_base64": "JVBERi0xLjQK...",
+            "content_base64": (
+                "JVBERi0xLjQKMSAwIG9iajw8L1R5cGUvQ2F0YWxvZz4+ZW5kb2JqCnRyYWlsZXI8PC9Sb290IDEgMCBSPj4KJSVFT0YK"
+            ),
         }
     ],
 }
@@ -104,15 +108,31 @@ def _with_event_id(data: dict[str, Any], idempotency_key: str | None) -> dict[st
 
 
 def accepted_response(accepted: Accepted) -> JSONResponse:
+    """The first answer to an event id, or that answer again (a replay, marked as one)."""
     link = f"/v1/emails/{accepted.email_id}"
     body = {
         "id": accepted.email_id,
         "event_id": accepted.event_id,
         "status": "accepted",
         "correlation_id": accepted.correlation_id,
+        "replayed": accepted.replayed,
         "links": {"self": link},
     }
-    return JSONResponse(body, status_code=202, headers={"Location": link})
+    headers = {"Location": link}
+    if accepted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+# The path parameter of every route of one email (FastAPI checks nothing of it: a malformed id
+# is answered 404 like an unknown one, by `email_id_or_404`).
+EmailId = Annotated[
+    str,
+    Path(
+        description="The email's id, as `POST /v1/emails` answered it (a canonical UUID).",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
 
 
 def email_id_or_404(email_id: str) -> str:
@@ -124,38 +144,92 @@ def email_id_or_404(email_id: str) -> str:
     return email_id
 
 
+_ACCEPTED_HEADERS = {
+    "Location": {"description": "The email's URL.", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {
+        "description": "`true` when this answers an event id accepted before.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+_EMAIL_LINKS = {
+    "GetEmail": {
+        "operationRef": "#/paths/~1v1~1emails~1{email_id}/get",
+        "parameters": {"email_id": "$response.body#/id"},
+        "description": "The email's status and outcome.",
+    },
+    "RetryEmail": {
+        "operationRef": "#/paths/~1v1~1emails~1{email_id}~1retry/post",
+        "parameters": {"email_id": "$response.body#/id"},
+        "description": "Send it again once it failed.",
+    },
+}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "The event id, as a header (if `event_id` is given too, they must agree).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_EVENT_ID},
+}
+
+
 @router.post(
     "/emails",
     status_code=202,
     summary="Request an email",
+    response_model=EmailAccepted,
+    responses={
+        202: {"headers": _ACCEPTED_HEADERS, "links": _EMAIL_LINKS},
+        **error_responses(
+            *AUTHENTICATED,
+            403,
+            404,
+            409,
+            415,
+            s403="`company_id` is another company's.",
+            s404="`company_id` names no company.",
+            s409="This event id was accepted before for a different request.",
+        ),
+    },
     openapi_extra={
+        "parameters": [_IDEMPOTENCY_KEY],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"example": EMAIL_REQUEST_EXAMPLE}},
-        }
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/EmailRequest"},
+                    "example": EMAIL_REQUEST_EXAMPLE,
+                }
+            },
+        },
     },
 )
-async def request_email(
-    request: Request,
-    caller: Caller,
-    ctx: Ctx,
-    idempotency_key: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
-    """Validate and accept one email. The same `event_id` (or `Idempotency-Key`) twice sends
-    one email. Answers 202 with the email's id once it is stored, even while the message
-    broker is down; poll `GET /v1/emails/{id}` for the outcome."""
+async def request_email(request: Request, caller: Caller, ctx: Ctx) -> JSONResponse:
+    """Validate and accept one email. The same `event_id` (or `Idempotency-Key`) with the same
+    request answers the first result again (`replayed`), and sends one email; with a different
+    request, 409. Answers 202 once the email is stored, even while the message broker is down;
+    poll `GET /v1/emails/{id}` for the outcome, or hear it (events, webhooks)."""
     data = await _json_body(request)
-    accepted = await run_in_threadpool(
-        ctx.intake.accept,
-        _with_event_id(data, idempotency_key),
-        company_id=caller.company_id,
-        correlation_id=correlation_id(request),
-    )
+    key = request.headers.get("idempotency-key")
+    try:
+        accepted = await run_in_threadpool(
+            ctx.intake.accept,
+            _with_event_id(data, key),
+            company_id=caller.company_id,
+            correlation_id=correlation_id(request),
+        )
+    except IdempotencyConflictError as exc:
+        field = FieldProblem("Idempotency-Key" if key else exc.field, exc.rule, str(exc))
+        raise ApiError(409, "idempotency_conflict", str(exc), [field]) from None
     return accepted_response(accepted)
 
 
-@router.get("/emails/{email_id}", summary="An email's status and outcome")
-def get_email(email_id: str, caller: Caller, ctx: Ctx) -> dict[str, Any]:
+@router.get(
+    "/emails/{email_id}",
+    summary="An email's status and outcome",
+    response_model=EmailView,
+    responses=error_responses(401, 404, 413),
+)
+def get_email(email_id: EmailId, caller: Caller, ctx: Ctx) -> dict[str, Any]:
     view = ctx.emails.get(email_id_or_404(email_id), caller.company_id)
     if view is None:
         raise ApiError(

@@ -22,8 +22,10 @@ from mailroute.web.body_limit import BodyLimit
 from mailroute.web.browser_session import install_sessions
 from mailroute.web.correlation import install_correlation_ids
 from mailroute.web.docs import install_docs
+from mailroute.web.email_models import Health, Readiness
 from mailroute.web.errors import install_error_handlers
 from mailroute.web.metrics import install_metrics
+from mailroute.web.openapi import install_openapi
 from mailroute.web.security_headers import SecurityHeaders
 
 
@@ -57,16 +59,22 @@ def create_app(settings: Settings) -> FastAPI:
     install_correlation_ids(app)
     install_guards(app, settings)
     install_docs(app)
+    install_openapi(app)
     app.include_router(api.router)
     app.include_router(retry.router)
     gmail.install(app)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=Health)
     def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready: `checks` says why."}},
+    )
     def readyz() -> JSONResponse:
         """The database and the broker are reachable."""
         ctx: WebServices = app.state.ctx

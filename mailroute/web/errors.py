@@ -14,7 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailroute.core.errors import BrokerUnavailableError
 from mailroute.events import FieldProblem, InvalidEventError
-from mailroute.services.intake import ForbiddenCompanyError, UnknownCompanyRequestError
+from mailroute.services.intake import (
+    ForbiddenCompanyError,
+    IdempotencyConflictError,
+    UnknownCompanyRequestError,
+)
 
 
 class ApiError(Exception):
@@ -61,6 +65,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _forbidden(_: Request, exc: ForbiddenCompanyError) -> JSONResponse:
         fields = [FieldProblem(exc.field, exc.rule, str(exc))]
         return JSONResponse(error_body("forbidden", str(exc), fields), 403)
+
+    @app.exception_handler(IdempotencyConflictError)
+    async def _conflict(_: Request, exc: IdempotencyConflictError) -> JSONResponse:
+        fields = [FieldProblem(exc.field, exc.rule, str(exc))]
+        return JSONResponse(error_body("idempotency_conflict", str(exc), fields), 409)
 
     @app.exception_handler(BrokerUnavailableError)
     async def _broker(_: Request, exc: BrokerUnavailableError) -> JSONResponse:

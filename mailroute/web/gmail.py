@@ -17,28 +17,29 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict
 
 from mailroute.bootstrap import WebServices
 from mailroute.services.connections import AuthorizationRefusedError, BrowserSession
 from mailroute.services.email_settings import email_settings
 from mailroute.web import settings_page
+from mailroute.web.api_models import AUTHENTICATED, error_responses
 from mailroute.web.auth import Admin, Caller
 from mailroute.web.browser_session import existing_session_id, session_id, signed_in
 from mailroute.web.check_limit import limit_checks
 from mailroute.web.context import context
+from mailroute.web.email_models import (
+    AuthorizationStarted,
+    AuthorizeRequest,
+    EmailSettingsView,
+    RevokeResult,
+    VerifyResult,
+)
 from mailroute.web.errors import ApiError
 from mailroute.web.templates import TEMPLATES
 
 api = APIRouter(prefix="/v1", tags=["gmail connection"])
 oauth = APIRouter(tags=["gmail connection"])
 Gmail = Annotated[WebServices, Depends(context)]
-
-
-class AuthorizeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    switch_account: bool = False  # "use a different account" than the connected one
 
 
 def settings_json(gmail: WebServices, company_id: str) -> dict[str, Any]:
@@ -53,7 +54,15 @@ def settings_json(gmail: WebServices, company_id: str) -> dict[str, Any]:
     return view.as_json()
 
 
-@api.post("/gmail/authorize", summary="Start Sign in with Google (admin)")
+_GONE = "This API key's company no longer exists."
+
+
+@api.post(
+    "/gmail/authorize",
+    summary="Start Sign in with Google (admin)",
+    response_model=AuthorizationStarted,
+    responses=error_responses(*AUTHENTICATED, 403, 415),
+)
 def authorize(
     request: Request, caller: Admin, gmail: Gmail, body: AuthorizeRequest | None = None
 ) -> dict[str, Any]:
@@ -68,7 +77,12 @@ def authorize(
     return {"authorization_url": url, "expires_in": 600}
 
 
-@api.post("/gmail/revoke", summary="Revoke Access (admin)")
+@api.post(
+    "/gmail/revoke",
+    summary="Revoke Access (admin)",
+    response_model=RevokeResult,
+    responses=error_responses(401, 403, 404, 413, s404=_GONE),
+)
 def revoke(caller: Admin, gmail: Gmail) -> dict[str, Any]:
     """Delete both tokens, disconnect (the default sender takes over), ask Google to forget
     the grant. `revocation` (null when nothing was connected) says whether Google confirmed;
@@ -84,7 +98,12 @@ def revoke(caller: Admin, gmail: Gmail) -> dict[str, Any]:
     return {**settings_json(gmail, caller.company_id), "revocation": revocation}
 
 
-@api.post("/gmail/verify", summary="Check the connection now")
+@api.post(
+    "/gmail/verify",
+    summary="Check the connection now",
+    response_model=VerifyResult,
+    responses=error_responses(401, 404, 413, 429, s404=_GONE),
+)
 def verify(caller: Caller, gmail: Gmail) -> dict[str, Any]:
     """Refresh the token now; a refused grant moves the connection to not_connected. At most
     GMAIL_CHECKS_PER_MINUTE a minute per company (with the settings page's Check now), then
@@ -98,7 +117,12 @@ def verify(caller: Caller, gmail: Gmail) -> dict[str, Any]:
     }
 
 
-@api.get("/email-settings", summary="The company's Email settings")
+@api.get(
+    "/email-settings",
+    summary="The company's Email settings",
+    response_model=EmailSettingsView,
+    responses=error_responses(401, 404, 413, s404=_GONE),
+)
 def get_email_settings(caller: Caller, gmail: Gmail) -> dict[str, Any]:
     return settings_json(gmail, caller.company_id)
 

@@ -11,9 +11,11 @@ from fastapi.responses import JSONResponse
 from mailroute.bootstrap import WebServices
 from mailroute.events import FieldProblem
 from mailroute.services.dispatching import DispatchOutcome, RetryRefused, redispatch_failed
-from mailroute.web.api import email_id_or_404
+from mailroute.web.api import EmailId, email_id_or_404
+from mailroute.web.api_models import error_responses
 from mailroute.web.auth import Caller
 from mailroute.web.context import context
+from mailroute.web.email_models import EmailQueued
 from mailroute.web.errors import ApiError
 
 router = APIRouter(prefix="/v1", tags=["emails"])
@@ -35,9 +37,15 @@ def _queued(email_id: str, outcome: DispatchOutcome) -> JSONResponse:
     "/emails/{email_id}/retry",
     status_code=202,
     summary="Send a failed email again",
-    responses={409: {"description": "the email is not failed, or still cannot be routed"}},
+    response_model=EmailQueued,
+    responses={
+        202: {"headers": {"Location": {"schema": {"type": "string"}}}},
+        **error_responses(
+            401, 404, 409, 413, s409="The email is not failed, or still cannot be routed."
+        ),
+    },
 )
-async def retry_email(email_id: str, caller: Caller, ctx: Ctx) -> JSONResponse:
+async def retry_email(email_id: EmailId, caller: Caller, ctx: Ctx) -> JSONResponse:
     """Route a failed email again (e.g. after Gmail was re-authorized): a new attempt with the
     same Message-ID. Refused with 409 when the email is not failed or cannot be routed yet."""
     outcome = await run_in_threadpool(

@@ -32,11 +32,12 @@ _STORE = (
     "WITH new AS ("
     " INSERT INTO emails (id, company_id, event_id, kind, sender_choice, status, route,"
     " from_address, reply_to, to_addrs, cc_addrs, bcc_addrs, subject, text_body,"
-    " html_body, message_id, error_code, error_message, failed_at, correlation_id)"
+    " html_body, message_id, error_code, error_message, failed_at, correlation_id,"
+    " request_sha256)"
     " VALUES (%(id)s, %(company)s, %(event)s, %(kind)s, %(sender)s, %(status)s,"
     " %(route)s, %(from)s, %(reply_to)s, %(to)s, %(cc)s, %(bcc)s, %(subject)s,"
     " %(text)s, %(html)s, %(message_id)s, %(code)s, %(message)s,"
-    " CASE WHEN %(failed)s THEN now() END, %(cid)s)"
+    " CASE WHEN %(failed)s THEN now() END, %(cid)s, %(fingerprint)s)"
     " ON CONFLICT (company_id, event_id) DO NOTHING RETURNING id),"
     " att AS (INSERT INTO attachments (email_id, position, filename, content_type,"
     " size, sha256, content)"
@@ -176,13 +177,14 @@ class EmailStoreSql:
             "next_key": next_key,
             "next_actor": next_actor,
             "next_payload": next_payload,
+            "fingerprint": event.fingerprint,
         }
         with self._pool.connection() as conn:
             row = conn.execute(_STORE, params).fetchone()
             assert row is not None
             if row["new_id"] is None:
                 existing = conn.execute(
-                    "SELECT status, route, correlation_id FROM emails"
+                    "SELECT status, route, correlation_id, request_sha256 FROM emails"
                     " WHERE company_id = %s AND event_id = %s",
                     (event.company_id, event.event_id),
                 ).fetchone()
@@ -193,6 +195,7 @@ class EmailStoreSql:
                     existing["status"],
                     existing["route"],
                     existing["correlation_id"],
+                    same_request=existing["request_sha256"] in (None, params["fingerprint"]),
                 )
                 return result, None
         outbox_id = int(row["outbox_id"]) if row["outbox_id"] is not None else None
