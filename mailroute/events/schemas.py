@@ -125,7 +125,8 @@ def _requested(schema: Schema) -> None:
         {
             "description": "at least one recipient in to, cc or bcc (recipient_required)",
             "anyOf": [
-                {"required": [f], "properties": {f: {"minItems": 1}}} for f in ("to", "cc", "bcc")
+                {"required": [f], "properties": {f: {"type": "array", "minItems": 1}}}
+                for f in ("to", "cc", "bcc")
             ],
         },
         {
