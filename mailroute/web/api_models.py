@@ -57,7 +57,8 @@ _WHY = {
     415: "The body is not `application/json`.",
     422: "A field, header or parameter breaks a rule; `fields` names each one.",
     429: "Too many requests; `Retry-After` says when to ask again.",
-    503: "A service mailroute needs is unavailable; `Retry-After` says when to ask again.",
+    503: "PostgreSQL (or, for Python `publish`, RabbitMQ) is unavailable: nothing is known to be"
+    " done; retry after `Retry-After` seconds, with the same event id.",
 }
 _HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
@@ -76,7 +77,8 @@ def error_responses(*statuses: int, **why: str) -> dict[int | str, dict[str, Any
     """`responses=` for a route: each status with the error body; `why` overrides a description
     (`why={"409": "..."}` is spelt `error_responses(409, s409="...")`)."""
     found: dict[int | str, dict[str, Any]] = {}
-    for status in sorted(set(statuses)):
+    # Every route reads PostgreSQL (the API key at least): 503 while it is unavailable.
+    for status in sorted({*statuses, 503}):
         entry: dict[str, Any] = {
             "model": ErrorBody,
             "description": why.get(f"s{status}", describe(status)),

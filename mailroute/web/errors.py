@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailroute.core.errors import BrokerUnavailableError
@@ -80,6 +82,20 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             503,
             headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL is down or failing over: whether a write committed is unknown, so the
+        # client retries with the same event id (idempotent), never a 500.
+        return JSONResponse(
+            error_body(
+                "database_unavailable",
+                "the database is unavailable; retry later with the same event id",
+            ),
+            503,
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(RequestValidationError)

@@ -7,6 +7,9 @@ from importlib import resources
 import psycopg
 import structlog
 from psycopg import sql
+from psycopg.rows import TupleRow
+
+from mailroute.adapters.db.pool import connection_options
 
 log = structlog.get_logger(__name__)
 
@@ -20,12 +23,19 @@ def _migration_files() -> list[tuple[str, str]]:
     return [(name.removesuffix(".sql"), folder.joinpath(name).read_text()) for name in names]
 
 
+def _connect(url: str) -> psycopg.Connection[TupleRow]:
+    """A connection as the pool makes them: each listed host in turn, the one that takes
+    writes, each attempt and a vanished server bounded in time."""
+    conninfo = psycopg.conninfo.make_conninfo(url, **connection_options(url))
+    return psycopg.connect(conninfo, autocommit=True)
+
+
 def ensure_database(url: str) -> None:
-    """Create the database named in `url` when it does not exist yet (safe to race)."""
+    """Create the database named in `url` when it does not exist yet (safe to race), through
+    the `postgres` database of the same hosts."""
     info = psycopg.conninfo.conninfo_to_dict(url)
     name = str(info.get("dbname", ""))
-    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+    with _connect(psycopg.conninfo.make_conninfo(url, dbname="postgres")) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists:
             return
@@ -43,7 +53,7 @@ def apply_migrations(url: str) -> list[str]:
     migration commits together with its row in `schema_migrations`.
     """
     applied_now: list[str] = []
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+    with _connect(url) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
         try:
             conn.execute(
