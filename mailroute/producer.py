@@ -15,7 +15,9 @@ RabbitMQ is down. No message carries more than that limit.
 
 `publish` raises `InvalidEventError` (naming each field and rule), `UnknownCompanyRequestError`,
 or `BrokerUnavailableError` when RabbitMQ cannot confirm an inline publish (nothing was
-accepted). Settings come from the environment.
+accepted; `QueueTypeMismatchError`, one of them, when RabbitMQ's queues are not of the type
+RABBITMQ_QUEUE_TYPE names). Settings come from the environment; RABBITMQ_URL may list the
+nodes of a cluster: the first that answers takes the publish, another one after it went away.
 """
 
 from __future__ import annotations

@@ -111,7 +111,9 @@ def dlq_list(queue_names: tuple[str, ...]) -> None:
         dead = built.dead_letters.look(queue_names or queues.ALL_QUEUES)
         reasons = built.dead_letter_reasons.reasons([d.message_id for d in dead if d.message_id])
     for d in dead:
-        reason = reasons.get(d.message_id or "", "") if d.decodable else "could not be decoded"
+        # A message RabbitMQ dead-lettered by itself has no recorded reason: its x-death says.
+        recorded = reasons.get(d.message_id or "", "") or d.broker_reason or ""
+        reason = recorded if d.decodable else "could not be decoded"
         click.echo(
             json.dumps(
                 {

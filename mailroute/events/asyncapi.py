@@ -86,10 +86,10 @@ def _queue_channel() -> Schema:
     return {
         "address": queues.DISPATCH,
         "title": "the dispatch queue",
-        "description": "Durable, declared by mailroute's workers with x-dead-letter-exchange ''"
-        f" and x-dead-letter-routing-key {queues.DISPATCH}.XQ: declare it passively, or with"
-        " exactly these arguments. Publish to the default exchange ('') with this queue's name"
-        " as the routing key.",
+        "description": "Durable, declared by mailroute's workers (a quorum queue by default,"
+        f" dead-lettering to {queues.DISPATCH}.XQ; its arguments depend on the deployment's"
+        " RABBITMQ_QUEUE_TYPE): declare it passively, or not at all. Publish to the default"
+        " exchange ('') with this queue's name as the routing key, mandatory, with confirms.",
         "messages": {"EmailRequested": {"$ref": "#/components/messages/EmailRequested"}},
         "bindings": {"amqp": {"is": "queue", "queue": queue, **_AMQP}},
     }

@@ -2,7 +2,12 @@
 and replay chosen messages onto their queue once, with a fresh retry count.
 
 Listing takes every message without acknowledging it and then closes the channel, so RabbitMQ
-puts them all back: nothing is consumed by looking.
+puts them all back: nothing is consumed by looking. (On a quorum queue each look counts as a
+return; `<queue>.XQ`'s delivery limit is never reached, see `queue_types`.)
+
+A message dramatiq gave up on has its reason recorded by the worker (`DeadLetterRecorder`). One
+RabbitMQ dead-lettered by itself (its `x-delivery-limit` reached: every worker that took it
+died first) has none; its `x-death` header says why, and `broker_reason` reads it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import pika
 from dramatiq.common import q_name
 from dramatiq.errors import DecodeError
 
+from mailroute.adapters.rabbitmq.nodes import Urls, node_parameters
 from mailroute.events import queues
 
 
@@ -28,10 +34,35 @@ class DeadMessage:
     actor: str | None
     args_preview: str
     message: dramatiq.Message[Any] | None
+    broker_reason: str | None = None  # why RabbitMQ dead-lettered it, from its x-death header
 
     @property
     def decodable(self) -> bool:
         return self.message is not None
+
+
+def broker_reason(headers: dict[str, Any] | None) -> str | None:
+    """Why RabbitMQ itself dead-lettered a message, from the first entry of its `x-death`
+    header; None for one dramatiq rejected (`rejected`: the worker recorded its reason)."""
+    deaths = (headers or {}).get("x-death") or []
+    if not deaths or not isinstance(deaths[0], dict):
+        return None
+    death = deaths[0]
+    reason = _text(death.get("reason"))
+    if reason in ("", "rejected"):
+        return None
+    queue = _text(death.get("queue"))
+    if reason == "delivery_limit":
+        return (
+            f"RabbitMQ dead-lettered it from {queue}: its delivery limit was reached (it was"
+            " delivered again and again and never acknowledged: each worker that took it"
+            " died, or lost its connection, first)"
+        )
+    return f"RabbitMQ dead-lettered it from {queue}: {reason}"
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
 
 def _preview(message: dramatiq.Message[Any]) -> str:
@@ -42,13 +73,14 @@ def _preview(message: dramatiq.Message[Any]) -> str:
 class RabbitDeadLetters:
     def __init__(
         self,
-        rabbitmq_url: str,
+        rabbitmq_urls: Urls,
         *,
         before_replay: Callable[[dramatiq.Message[Any]], object] | None = None,
     ) -> None:
-        """`before_replay` runs for each message before it goes back on its queue (it opens
-        the email the message carried again); if it raises, the message stays dead."""
-        self._params = pika.URLParameters(rabbitmq_url)
+        """`rabbitmq_urls`: RABBITMQ_URL, one node or several. `before_replay` runs for each
+        message before it goes back on its queue (it opens the email the message carried
+        again); if it raises, the message stays dead."""
+        self._params = node_parameters(rabbitmq_urls)
         self._before_replay = before_replay
 
     def _take_all(self, channel: Any, dead_queue: str) -> list[tuple[int, DeadMessage]]:
@@ -58,7 +90,7 @@ class RabbitDeadLetters:
             return []
         taken = []
         for _ in range(count):
-            method, _properties, body = channel.basic_get(dead_queue, auto_ack=False)
+            method, properties, body = channel.basic_get(dead_queue, auto_ack=False)
             if method is None:
                 break
             try:
@@ -75,6 +107,7 @@ class RabbitDeadLetters:
                         actor=message.actor_name if message else None,
                         args_preview=_preview(message) if message else repr(body[:60]),
                         message=message,
+                        broker_reason=broker_reason(getattr(properties, "headers", None)),
                     ),
                 )
             )

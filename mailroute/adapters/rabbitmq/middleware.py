@@ -1,4 +1,6 @@
-"""Log context per message: bind who and what, write one line per message with its outcome."""
+"""The worker middleware of ours: log context per message (who and what, one line per message
+with its outcome), dead letters recorded, a message redelivered too often failed, queues
+declared and the process warmed up as it boots."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from typing import Any
 
 import dramatiq
 import structlog
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, SkipMessage
 
+from mailroute.adapters.rabbitmq.queue_types import QueueTypeMismatchError
 from mailroute.core.abandoned import DeadLetter
 
 log = structlog.get_logger("mailroute.worker")
@@ -119,7 +122,8 @@ class DeadLetterRecorder(Middleware):
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         if getattr(message, "failed", False):
-            self._dead(broker, message, "too old (age limit) or skipped", None)
+            reason = getattr(message, "skip_reason", None) or "too old (age limit) or skipped"
+            self._dead(broker, message, reason, None)
 
 
 def _thrown(broker: dramatiq.Broker, message: Any) -> tuple[type[BaseException], ...]:
@@ -133,6 +137,48 @@ def _thrown(broker: dramatiq.Broker, message: Any) -> tuple[type[BaseException],
     if not throws:
         return ()
     return throws if isinstance(throws, tuple) else (throws,)
+
+
+class RedeliveryLimit(Middleware):
+    """A message RabbitMQ delivers for the `limit`-th time without any acknowledgement before
+    (`x-delivery-count`: each worker that took it died, or lost its connection, first) is not
+    run again: it fails, as a message dramatiq gave up on, so `DeadLetterRecorder` records why
+    and ends its email, and RabbitMQ dead-letters it to `<queue>.XQ`. It is most likely the
+    message that kills its workers. A quorum queue's `x-delivery-limit` is the same number, the
+    backstop should this last delivery die too; classic queues count nothing (always 0)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        count = int(getattr(message, "delivery_count", 0) or 0)
+        if count < self._limit:
+            return
+        message.skip_reason = (
+            f"RedeliveredTooOften: delivered {count + 1} times and never acknowledged: each"
+            " worker that took it died (or lost its connection) first, so it may be what"
+            " kills them"
+        )
+        log.error("message.redelivered_too_often", deliveries=count + 1)
+        message.fail()
+        raise SkipMessage
+
+
+class DeclareQueuesAtBoot(Middleware):
+    """Declares every queue this worker's broker knows (each actor's, whatever its name) as the
+    worker process boots, before its threads take messages. A queue that exists with other
+    arguments than RABBITMQ_QUEUE_TYPE asks for stops the process at once with the reason
+    (exit code 3), instead of consumers that fail and restart for ever; a broker that cannot be
+    reached is left to the consumers, which wait for it."""
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        try:
+            declared = broker.declare_now(sorted(broker.get_declared_queues()))  # type: ignore[attr-defined]
+        except QueueTypeMismatchError as exc:
+            log.critical("worker.queue_type_mismatch", error=str(exc))
+            raise SystemExit(3) from exc
+        if not declared:
+            log.warning("worker.queues_not_declared", reason="RabbitMQ cannot be reached")
 
 
 class WarmUp(Middleware):

@@ -2,11 +2,13 @@
 (`publish_stored`), from a worker process's relay thread (`RelayInBackground`), and later for
 whatever neither could publish (the clock's `relay_pending`).
 
-A batch is marked and read in one statement, published in one broker transaction, then
-committed: a broker that cannot be reached rolls the marking back and the rows wait for the next
-run. A row the broker refuses on a working connection (over its size limit, say) is found by
-publishing the batch one row at a time; it is marked refused with the reason, handed to
-`on_refused` (which fails its email) and never blocks the rows behind it.
+A batch is marked and read in one statement, published (each row confirmed by the broker, or
+one broker transaction on classic queues), then committed: a broker that cannot be reached rolls
+the marking back and the rows wait for the next run (rows it had confirmed are published again
+then: consumers know them by their ids). A row the broker refuses on a working connection (over
+its size limit, say) is found by publishing the rest of the batch one row at a time; it is marked
+refused with the reason, handed to `on_refused` (which fails its email) and never blocks the rows
+behind it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from psycopg.rows import DictRow
 from mailroute.adapters.db import outbox
 from mailroute.adapters.db.outbox import OutboxRow
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.rabbitmq.publisher import PikaPublisher
+from mailroute.adapters.rabbitmq.publisher import PikaPublisher, RowRefusedError
 from mailroute.core.errors import BrokerUnavailableError, MessageRefusedError
 
 log = structlog.get_logger(__name__)
@@ -78,8 +80,8 @@ class OutboxRelay:
             rows = outbox.take(conn, ids=ids, older_than=older_than, limit=limit)
             try:
                 self._publisher.publish(rows)
-            except MessageRefusedError:
-                refused = self._one_at_a_time(conn, rows)
+            except RowRefusedError as exc:  # the rows before it are published
+                refused = self._one_at_a_time(conn, rows[exc.confirmed :])
         for row, reason in refused:
             log.error(
                 "outbox.refused", outbox_id=row.id, routing_key=row.routing_key, reason=reason

@@ -96,7 +96,8 @@ def lone_vhost(settings: Settings) -> Iterator[str]:
 
 
 def _declare_dispatch_queue(rabbitmq_url: str) -> None:
-    """The dispatch queue, declared exactly as mailroute's workers declare it."""
+    """A dispatch queue no worker drains (classic, as `RABBITMQ_QUEUE_TYPE=classic` declares it:
+    the queue's type does not matter to a producer, which publishes to the default exchange)."""
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
     try:
         arguments = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dispatch.XQ"}
