@@ -1,4 +1,5 @@
-"""Companies, their keys and admins: company create, key create, login-link, demo."""
+"""Companies, their keys and admins: company create, company delete, key create, login-link,
+demo."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import json
 import click
 
 from mailroute.bootstrap import CliServices
+from mailroute.bootstrap.retention import company_deleter
 from mailroute.cli.context import services
 from mailroute.core.company_rules import parse_new_company
 from mailroute.events import InvalidEventError
+from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
 
 DEMO_COMPANY_ID = "00000000-0000-4000-8000-00000000d3e0"
 
@@ -21,7 +24,7 @@ def register(main: click.Group) -> None:
 
 @click.group()
 def company() -> None:
-    """Create companies."""
+    """Create and delete companies."""
 
 
 @company.command("create")
@@ -43,6 +46,29 @@ def company_create(name: str, reply_to: str, admin_email: tuple[str, ...]) -> No
         for email in new.admin_emails:
             built.companies.add_user(created.id, email, "admin")
     click.echo(json.dumps({"id": created.id, "name": created.name, "reply_to": created.reply_to}))
+
+
+@company.command("delete")
+@click.option("--id", "company_id", required=True, help="the company's id")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def company_delete(company_id: str, yes: bool) -> None:
+    """Delete a company and all of its data, after revoking its Gmail grant at Google."""
+    if not is_canonical_uuid(company_id):
+        raise click.BadParameter(UUID_MESSAGE, param_hint="--id")
+    with services() as built:
+        found = built.companies.get(company_id)
+        if found is None:
+            raise click.ClickException(f"company: no company with id {company_id!r}")
+        if not yes:
+            click.confirm(
+                f"Delete {found.name} ({found.id}): its emails, users, keys, Gmail connection"
+                " and webhooks, for good?",
+                abort=True,
+            )
+        deleted = company_deleter(built)(company_id)
+    if deleted is None:
+        raise click.ClickException(f"company: no company with id {company_id!r}")
+    click.echo(json.dumps(deleted.as_json()))
 
 
 @click.group()

@@ -103,6 +103,8 @@ class EmailView:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    # When its bodies and attachments were deleted, after its retention (`core.retention`).
+    content_purged_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +128,9 @@ class EmailView:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+            "content_purged_at": (
+                self.content_purged_at.isoformat() if self.content_purged_at else None
+            ),
         }
 
 

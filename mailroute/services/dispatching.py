@@ -20,6 +20,7 @@ import structlog
 from mailroute.core.errors import PermanentError
 from mailroute.core.mime import bare_address, email_id_for, from_header, message_id_for
 from mailroute.core.records import RouteTarget, SenderContext
+from mailroute.core.retention import ContentPurgedError
 from mailroute.core.routing import RouteDecision, decide_route
 from mailroute.events import EmailRequested, InvalidEventError, UnreadableEventError, read_event
 from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
@@ -210,7 +211,17 @@ class RetryRefused:
 def redispatch_failed(
     email_id: str, company_id: str, deps: Dependencies
 ) -> DispatchOutcome | RetryRefused:
-    """Route a failed email again (a fresh attempt count, the same Message-ID) and queue it."""
+    """Route a failed email again (a fresh attempt count, the same Message-ID) and queue it;
+    never one whose content was purged after its retention."""
+    try:
+        return _redispatch(email_id, company_id, deps)
+    except ContentPurgedError as exc:
+        return RetryRefused(409, exc.code, "content_purged_at", "content_purged", exc.message)
+
+
+def _redispatch(
+    email_id: str, company_id: str, deps: Dependencies
+) -> DispatchOutcome | RetryRefused:
     target = deps.emails.retry_target(email_id, company_id)
     if target is None:
         return RetryRefused(404, "not_found", "email_id", "known_email", "no such email")

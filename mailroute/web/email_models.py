@@ -95,6 +95,7 @@ class EmailView(BaseModel):
                 "created_at": "2026-12-01T09:00:00+00:00",
                 "updated_at": "2026-12-01T09:00:01+00:00",
                 "sent_at": "2026-12-01T09:00:01+00:00",
+                "content_purged_at": None,
             }
         },
     )
@@ -115,6 +116,12 @@ class EmailView(BaseModel):
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    content_purged_at: datetime | None = Field(
+        description="When the email's bodies and attachments were deleted, RETENTION_DAYS"
+        " (30 by default) after its outcome; its record stays. Null while they are kept. Such"
+        " an email cannot be sent again (`POST /v1/emails/{id}/retry` answers 409"
+        " `content_purged`)."
+    )
 
 
 class AuthorizeRequest(BaseModel):

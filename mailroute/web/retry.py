@@ -41,7 +41,11 @@ def _queued(email_id: str, outcome: DispatchOutcome) -> JSONResponse:
     responses={
         202: {"headers": {"Location": {"schema": {"type": "string"}}}},
         **error_responses(
-            401, 404, 409, 413, s409="The email is not failed, or still cannot be routed."
+            401,
+            404,
+            409,
+            413,
+            s409="The email is not failed, still cannot be routed, or its content was purged.",
         ),
     },
 )

@@ -40,6 +40,7 @@ _REOPEN = (
     " attempts = 0, error_code = NULL, error_message = NULL, failed_at = NULL, parked = false,"
     " next_attempt_at = NULL, updated_at = now()"
     " WHERE id = %(id)s AND status = 'failed' AND error_code = %(code)s"
+    " AND content_purged_at IS NULL"
     " RETURNING status, correlation_id"
 )
 
