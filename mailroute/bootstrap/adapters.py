@@ -24,6 +24,7 @@ from mailroute.adapters.rabbitmq.publisher import PikaPublisher
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.adapters.rabbitmq.relay import OutboxRelay, RelayInBackground
 from mailroute.adapters.smtp import SmtpSender, SmtpServer
+from mailroute.bootstrap.broker import queue_type
 from mailroute.config.settings import Settings
 from mailroute.core.pacing import PacingPolicy
 from mailroute.core.ports import Outbox
@@ -50,7 +51,9 @@ def outbox_relay(settings: Settings, pool: Pool) -> OutboxRelay:
         fail_refused_task(emails, relay, row.actor_name, row.args, reason)
 
     relay = OutboxRelay(
-        pool, PikaPublisher(settings.rabbitmq_url, settings.events_exchange), on_refused
+        pool,
+        PikaPublisher(settings.rabbitmq_url, settings.events_exchange, queue_type(settings)),
+        on_refused,
     )
     return relay
 

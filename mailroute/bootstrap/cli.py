@@ -15,11 +15,11 @@ from mailroute.adapters.db.dead_letters import PostgresDeadLetters
 from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.login_links import PostgresLoginLinks
 from mailroute.adapters.db.pool import Pool, make_pool
-from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.dead_letters import RabbitDeadLetters
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.adapters.rabbitmq.relay import OutboxRelay
 from mailroute.bootstrap.adapters import connection_store, outbox_relay
+from mailroute.bootstrap.broker import rabbitmq_broker
 from mailroute.config.settings import Settings
 from mailroute.core.abandoned import DeadLetter
 from mailroute.services.dead_letters import reopen_for_replay
@@ -38,7 +38,7 @@ class CliServices:
 
     @cached_property
     def broker(self) -> RabbitmqBroker:
-        return build_broker(self.settings.rabbitmq_url, worker=False)
+        return rabbitmq_broker(self.settings)
 
     @cached_property
     def companies(self) -> PostgresCompanies:

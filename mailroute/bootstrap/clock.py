@@ -1,5 +1,6 @@
 """The clock process: its relay, the sweeps it re-queues from (and the emails it gives up on),
-the notices' backstop, the connection checks and the earlier release's waiting requests."""
+the notices' backstop, the connection checks, the earlier release's waiting requests, and the
+pruning of what is kept past its retention."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.legacy_intake import PostgresLegacyIntake
 from mailroute.adapters.db.one_notice_per_break import PostgresNotices
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.rabbitmq.broker import build_broker
+from mailroute.adapters.db.webhook_deliveries import PostgresWebhookDeliveries
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.adapters.rabbitmq.relay import OutboxRelay
 from mailroute.bootstrap.adapters import (
@@ -24,9 +25,13 @@ from mailroute.bootstrap.adapters import (
     open_pool,
     outbox_relay,
 )
+from mailroute.bootstrap.broker import rabbitmq_broker
+from mailroute.bootstrap.retention import retention_pruner
+from mailroute.bootstrap.webhooks import webhook_deliveries
 from mailroute.config.settings import Settings
 from mailroute.services.connections import GmailConnections
 from mailroute.services.intake import Intake
+from mailroute.services.retention import RetentionPruner
 
 
 @dataclass
@@ -43,6 +48,8 @@ class ClockServices:
     gmail: GmailConnections
     intake: Intake
     legacy_intake: PostgresLegacyIntake
+    webhooks: PostgresWebhookDeliveries
+    retention: RetentionPruner
 
     def close(self) -> None:
         self.broker.close()
@@ -51,7 +58,7 @@ class ClockServices:
 
 def build_clock(settings: Settings) -> ClockServices:
     pool = open_pool(settings, max_size=2)
-    broker = build_broker(settings.rabbitmq_url, worker=False)
+    broker = rabbitmq_broker(settings)
     relay = outbox_relay(settings, pool)
     queue = DramatiqQueues(broker)
     connections = connection_store(settings, pool)
@@ -70,4 +77,6 @@ def build_clock(settings: Settings) -> ClockServices:
             PostgresCompanies(pool), PostgresEmails(pool), relay, queue, settings.max_email_bytes
         ),
         legacy_intake=PostgresLegacyIntake(pool),
+        webhooks=webhook_deliveries(settings, pool),
+        retention=retention_pruner(settings, pool),
     )

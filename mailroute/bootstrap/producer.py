@@ -10,10 +10,10 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.adapters.rabbitmq.relay import OutboxRelay
 from mailroute.bootstrap.adapters import open_pool, outbox_relay
+from mailroute.bootstrap.broker import rabbitmq_broker
 from mailroute.config.settings import Settings
 from mailroute.services.intake import Intake
 
@@ -32,8 +32,8 @@ class Producer:
 
 
 def build_producer(settings: Settings) -> Producer:
+    broker = rabbitmq_broker(settings)  # first: it may refuse to start (queue type)
     pool = open_pool(settings, max_size=4)
-    broker = build_broker(settings.rabbitmq_url, worker=False)
     relay = outbox_relay(settings, pool)
     intake = Intake(
         PostgresCompanies(pool),

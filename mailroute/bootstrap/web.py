@@ -16,7 +16,6 @@ from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.login_links import PostgresLoginLinks
 from mailroute.adapters.db.pool import Pool, database_reachable
 from mailroute.adapters.db.rate_limits import PostgresRateLimits
-from mailroute.adapters.rabbitmq.broker import build_broker
 from mailroute.adapters.rabbitmq.health import broker_reachable
 from mailroute.bootstrap.adapters import (
     connection_store,
@@ -24,11 +23,14 @@ from mailroute.bootstrap.adapters import (
     gmail_connections,
     open_pool,
 )
+from mailroute.bootstrap.broker import rabbitmq_broker
+from mailroute.bootstrap.webhooks import webhook_admin
 from mailroute.config.settings import Settings
 from mailroute.core.web_ports import BrowserSessions, RateLimits, SessionNotices
 from mailroute.services.connections import GmailConnections
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.intake import Intake
+from mailroute.services.webhook_endpoints import WebhookAdmin
 
 
 @dataclass
@@ -47,6 +49,7 @@ class WebServices:
     rate_limits: RateLimits
     deps: Dependencies
     readiness: Callable[[], dict[str, str]]
+    webhooks: WebhookAdmin
 
     def close(self) -> None:
         self.broker.close()
@@ -55,7 +58,7 @@ class WebServices:
 
 def build_web(settings: Settings) -> WebServices:
     pool = open_pool(settings)
-    broker = build_broker(settings.rabbitmq_url, worker=False)
+    broker = rabbitmq_broker(settings)
     connections = connection_store(settings, pool)
     deps = dependencies(settings, broker, pool, connections)
     companies = PostgresCompanies(pool)
@@ -79,4 +82,5 @@ def build_web(settings: Settings) -> WebServices:
             "database": database_reachable(pool),
             "broker": broker_reachable(settings.rabbitmq_url),
         },
+        webhooks=webhook_admin(settings, pool, deps.outbox),
     )

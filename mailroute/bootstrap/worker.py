@@ -15,10 +15,14 @@ from mailroute.adapters.db.abandoned_emails import PostgresAbandonedEmails
 from mailroute.adapters.db.dead_letters import PostgresDeadLetters
 from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.pool import Pool
-from mailroute.adapters.rabbitmq.broker import build_broker
-from mailroute.adapters.rabbitmq.middleware import DeadLetterRecorder, WarmUp
+from mailroute.adapters.rabbitmq.middleware import (
+    DeadLetterRecorder,
+    DeclareQueuesAtBoot,
+    WarmUp,
+)
 from mailroute.adapters.rabbitmq.relay import OutboxRelay
 from mailroute.bootstrap.adapters import connection_store, dependencies, open_pool, outbox_relay
+from mailroute.bootstrap.broker import worker_broker
 from mailroute.config.settings import Settings
 from mailroute.core.abandoned import DeadLetter
 from mailroute.services.dead_letters import end_dead_email
@@ -69,12 +73,16 @@ def _dead_letter_recorder(settings: Settings) -> Callable[[DeadLetter], None]:
 
 
 def build_worker_broker(settings: Settings, *, warm_up: Callable[[], object]) -> RabbitmqBroker:
-    extra: list[Middleware] = [DeadLetterRecorder(_dead_letter_recorder(settings)), WarmUp(warm_up)]
+    extra: list[Middleware] = [
+        DeclareQueuesAtBoot(),
+        DeadLetterRecorder(_dead_letter_recorder(settings)),
+        WarmUp(warm_up),
+    ]
     if settings.worker_metrics_port:
         from dramatiq.middleware.prometheus import Prometheus
 
         extra.append(Prometheus())
-    return build_broker(settings.rabbitmq_url, worker=True, extra=extra)
+    return worker_broker(settings, extra)
 
 
 def build_worker(settings: Settings, broker: RabbitmqBroker) -> tuple[Dependencies, Pool]:

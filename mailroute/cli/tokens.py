@@ -27,7 +27,8 @@ def tokens_new_key() -> None:
 @tokens.command("reencrypt")
 def tokens_reencrypt() -> None:
     """Re-encrypt every stored secret (Gmail tokens, tokens waiting to be revoked at Google,
-    pending sign-ins' PKCE verifiers) under the newest key; old keys can then be removed."""
+    pending sign-ins' PKCE verifiers, webhook signing secrets) under the newest key; old keys
+    can then be removed."""
     with services() as built:
         try:
             done = built.connections().reencrypt_all()
@@ -35,8 +36,8 @@ def tokens_reencrypt() -> None:
             raise click.ClickException(str(exc)) from None
     click.echo(
         f"re-encrypted the tokens of {done.connections} connection(s) under the newest key,"
-        f" {done.revocations} token(s) waiting to be revoked and {done.sign_ins} pending"
-        " sign-in(s)"
+        f" {done.revocations} token(s) waiting to be revoked, {done.sign_ins} pending"
+        f" sign-in(s) and the signing secrets of {done.webhook_secrets} webhook endpoint(s)"
     )
     if done.unreadable:
         raise click.ClickException(
@@ -44,5 +45,5 @@ def tokens_reencrypt() -> None:
             + ", ".join(done.unreadable)
             + ": add the old key back to TOKEN_ENCRYPTION_KEYS (after the new one) and run"
             " this again, or those connections break at their next use and must be"
-            " re-authorized"
+            " re-authorized (an endpoint's deliveries fail until its secret is rotated)"
         )

@@ -85,6 +85,7 @@ _SHAPES = (
     r"4(?:/|%2F|%2f)0[A-Za-z0-9_\-]+",  # Google authorization codes, raw or URL-encoded
     r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+",  # JWTs, signed states
     r"mr_[A-Za-z0-9_\-]{16,}",  # mailroute API keys
+    r"whsec_[A-Za-z0-9+/]{20,}={0,2}",  # webhook signing secrets
 )
 _NAMES = (
     "access_token|refresh_token|id_token|code_verifier|client_secret|password|api_key"
@@ -95,7 +96,7 @@ _NAMED = ("token", "secret", "password", "api_key", "csrf", "assertion", "verifi
 # lines hold none, and are scrubbed by a few substring tests). A pattern's group 1, when it
 # has one, is kept (a name, a scheme); the rest is the secret.
 _SCRUBBERS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
-    (re.compile("|".join(_SHAPES)), ("ya29.", "1//", "4/0", "4%2f0", "eyj", "mr_")),
+    (re.compile("|".join(_SHAPES)), ("ya29.", "1//", "4/0", "4%2f0", "eyj", "mr_", "whsec_")),
     (
         re.compile(r"(\b(?:bearer|basic)\s+)[A-Za-z0-9_\-.~+/]+=*", re.IGNORECASE),
         ("bearer", "basic"),

@@ -11,9 +11,12 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
+from mailroute.config.rabbitmq_nodes import rabbitmq_problems, split_node_urls
+from mailroute.config.retention_settings import retention_problems
 from mailroute.config.secret_strength import secret_key_problem, token_keys_problems
+from mailroute.config.webhook_settings import WEBHOOK_RETRY_SCHEDULE, webhook_problems
 
 SANDBOX_CLIENT_ID = "mailroute-sandbox.apps.googleusercontent.com"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - the sandbox's public demo credential
@@ -30,6 +33,10 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:5432/mailroute"
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    # RABBITMQ_URL may list several nodes of one cluster, comma-separated: each process connects
+    # to the first that answers. The queue type mailroute declares: quorum (replicated, the
+    # default) or classic (what earlier releases declared: keeps an existing deployment as it is).
+    rabbitmq_queue_type: str = "quorum"
     smtp_url: str = "smtp://127.0.0.1:2525"
     smtp_timeout_seconds: float = 20.0
     default_from: str = "mailroute <no-reply@mailroute.localhost>"
@@ -88,6 +95,23 @@ class Settings:
     metrics_token: str = ""
     max_request_bytes: int = 64 * 1024
     gmail_checks_per_minute: int = 5
+    # Outcome webhooks: the waits (seconds) before each retry after the first attempt, the days
+    # of nothing but failed attempts after which an endpoint is disabled, one attempt's connect
+    # and total timeouts, and the networks (CIDRs) that webhooks may reach although private.
+    webhook_retry_schedule: tuple[float, ...] = WEBHOOK_RETRY_SCHEDULE
+    webhook_disable_after_days: float = 5.0
+    webhook_connect_timeout_seconds: float = 5.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_allowed_private_networks: tuple[str, ...] = ()
+    # Days an ended email keeps its bodies and attachments (rejected messages and ended webhook
+    # deliveries are kept as long), and days a published outbox row is (`retention_settings`).
+    retention_days: float = 30.0
+    outbox_retention_days: float = 1.0
+
+    @property
+    def rabbitmq_urls(self) -> tuple[str, ...]:
+        """The RabbitMQ node URLs RABBITMQ_URL lists, in order."""
+        return split_node_urls(self.rabbitmq_url)
 
     @property
     def uses_sandbox(self) -> bool:
@@ -157,12 +181,13 @@ class Settings:
         found: list[str] = []
         for var, url, schemes in (
             ("DATABASE_URL", self.database_url, ("postgresql", "postgres")),
-            ("RABBITMQ_URL", self.rabbitmq_url, ("amqp", "amqps")),
             ("SMTP_URL", self.smtp_url, ("smtp", "smtps", "smtp+starttls")),
             ("PUBLIC_BASE_URL", self.public_base_url, ("http", "https")),
         ):
             if urlsplit(url).scheme not in schemes:
                 found.append(f"{var}: must be a URL with scheme {' or '.join(schemes)}")
+        found.extend(_database_url_problems(self.database_url))
+        found.extend(rabbitmq_problems(self.rabbitmq_url, self.rabbitmq_queue_type))
         if bool(self.google_client_id) != bool(self.google_client_secret):
             found.append("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET: set both or neither")
         found.extend(self._secret_problems())
@@ -180,6 +205,15 @@ class Settings:
             found.append("GMAIL_MAX_CONCURRENT_SENDS: must be at least 1")
         if "@" not in self.default_from:
             found.append("DEFAULT_FROM: must be an email address, optionally with a display name")
+        found.extend(
+            webhook_problems(
+                self.webhook_retry_schedule,
+                self.webhook_disable_after_days,
+                (self.webhook_connect_timeout_seconds, self.webhook_timeout_seconds),
+                self.webhook_allowed_private_networks,
+            )
+        )
+        found.extend(retention_problems(self.retention_days, self.outbox_retention_days))
         return found
 
     def _secret_problems(self) -> list[str]:
@@ -209,7 +243,32 @@ class Settings:
         found.append(self.metrics_token)
         for url in (self.database_url, self.rabbitmq_url, self.smtp_url):
             found.append(urlsplit(url).password or "")
+        found.extend(urlsplit(url).password or "" for url in self.rabbitmq_urls[1:])
         return tuple(value for value in found if len(value) >= 8)
+
+
+def _database_url_problems(url: str) -> list[str]:
+    """DATABASE_URL may list several hosts, tried in order (libpq's `host1:5432,host2:5432`):
+    each with an optional numeric port; the session asked for must take writes."""
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    found = []
+    for entry in hosts.split(",") if hosts else ():
+        bare = ":" not in entry or entry.endswith("]")  # no port, or an IPv6 address alone
+        host, port = (entry, "") if bare else entry.rsplit(":", 1)
+        if not entry:
+            found.append("DATABASE_URL: an empty entry in the list of hosts")
+        elif port and not (port.isdigit() and 0 < int(port) < 65536):
+            found.append(f"DATABASE_URL: port {port!r} of host {host!r} is not a port number")
+    query = dict(parse_qsl(parts.query))
+    session = query.get("target_session_attrs", "any")
+    if session not in ("any", "read-write", "primary"):
+        found.append(
+            f"DATABASE_URL: target_session_attrs={session!r}: mailroute writes, use read-write"
+        )
+    if not query.get("connect_timeout", "5").isdigit():
+        found.append("DATABASE_URL: connect_timeout must be a whole number of seconds")
+    return found
 
 
 def _parse(kind: object, raw: str) -> object:
@@ -223,6 +282,14 @@ def _parse(kind: object, raw: str) -> object:
             return float(raw)
         except ValueError:
             raise ValueError("must be a number") from None
+    if kind in ("tuple[float, ...]",):
+        try:
+            numbers = tuple(float(part) for part in raw.split(",") if part.strip())
+        except ValueError:
+            raise ValueError("must list numbers, comma-separated") from None
+        if not numbers:
+            raise ValueError("must list at least one number, comma-separated")
+        return numbers
     if kind in ("tuple[str, ...]",):
         parts = tuple(part.strip() for part in raw.split(",") if part.strip())
         if not parts:

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from mailroute.bootstrap import WebServices, build_web
 from mailroute.config.settings import Settings
-from mailroute.web import api, gmail, retry
+from mailroute.web import api, gmail, retry, webhooks
 from mailroute.web.allowed_hosts import AllowedHosts
 from mailroute.web.body_limit import BodyLimit
 from mailroute.web.browser_session import install_sessions
@@ -62,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_openapi(app)
     app.include_router(api.router)
     app.include_router(retry.router)
+    app.include_router(webhooks.router)
     gmail.install(app)
 
     @app.get("/healthz", tags=["ops"], response_model=Health)

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from mailroute.events.email import EmailRequested
-from mailroute.events.schemas import event_schema
+from mailroute.events.schemas import OUTCOMES, event_schema
 from mailroute.web.api_models import describe
 
 _422 = describe(422)
@@ -46,6 +46,70 @@ def email_request_schema() -> tuple[dict[str, Any], dict[str, Any]]:
     schema["required"] = ["subject"]
     text = json.dumps(schema).replace("#/$defs/Attachment", "#/components/schemas/Attachment")
     return json.loads(text), attachment
+
+
+_WEBHOOK_HEADERS = [
+    {
+        "name": "webhook-id",
+        "in": "header",
+        "required": True,
+        "description": "`msg_<delivery id>`, the same on every attempt and replay: de-duplicate"
+        " on it.",
+        "schema": {"type": "string", "pattern": "^msg_[0-9a-f-]{36}$"},
+    },
+    {
+        "name": "webhook-timestamp",
+        "in": "header",
+        "required": True,
+        "description": "The attempt's time, seconds since the epoch.",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    {
+        "name": "webhook-signature",
+        "in": "header",
+        "required": True,
+        "description": "`v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`, keyed with the"
+        " endpoint's `whsec_` secret; two, space-separated, while a rotation overlaps.",
+        "schema": {"type": "string"},
+    },
+]
+
+
+def _webhooks(document: dict[str, Any]) -> None:
+    """OpenAPI 3.1 `webhooks`: what mailroute POSTs to a registered endpoint, per event type
+    (Standard Webhooks), with the event schemas the queue consumers read."""
+    schemas = document["components"]["schemas"]
+    found: dict[str, Any] = {}
+    for model, event_type in OUTCOMES.items():
+        name = str(getattr(model, "type_name"))  # noqa: B009 (a ClassVar of every event)
+        schema = copy.deepcopy(event_schema(model))
+        for key in ("$schema", "$id"):
+            schema.pop(key)
+        schemas[name] = schema
+        envelope = {
+            "type": "object",
+            "required": ["type", "timestamp", "data"],
+            "properties": {
+                "type": {"const": event_type},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "data": {"$ref": f"#/components/schemas/{name}"},
+            },
+        }
+        found[event_type] = {
+            "post": {
+                "summary": f"{event_type}: the {name} event, signed",
+                "parameters": _WEBHOOK_HEADERS,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": envelope}},
+                },
+                "responses": {
+                    "2XX": {"description": "Delivered. Anything else (a 3xx too) is retried."},
+                    "410": {"description": "Gone: the endpoint is disabled at once."},
+                },
+            }
+        }
+    document["webhooks"] = found
 
 
 def _one_error_body(document: dict[str, Any]) -> None:
@@ -87,6 +151,7 @@ def install_openapi(app: FastAPI) -> None:
             schemas["EmailRequest"] = request
             schemas["Attachment"] = attachment
             _one_error_body(document)
+            _webhooks(document)
             _with_security(document)
             app.openapi_schema = document
         return app.openapi_schema

@@ -39,7 +39,7 @@ from mailroute.services.settings_page import (
     revoke_access,
     send_from_settings_page,
 )
-from mailroute.web import login
+from mailroute.web import login, webhooks_page
 from mailroute.web.browser_session import csrf_token, flash, pop_flash, session_id
 from mailroute.web.check_limit import check_refused, refused_check
 from mailroute.web.correlation import correlation_id
@@ -63,11 +63,14 @@ def _back() -> RedirectResponse:
     return RedirectResponse(PAGE, status_code=303)
 
 
-def _page(request: Request, admin: AdminUser, page: EmailSettingsPage) -> HTMLResponse:
+def _page(
+    request: Request, admin: AdminUser, page: EmailSettingsPage, gmail: Gmail
+) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(
         request,
         "settings_email.html",
         {
+            **webhooks_page.page_context(gmail, admin.company_id),
             "company": page.company,
             "admin": admin,
             "view": page.view,
@@ -148,7 +151,7 @@ def settings_email(request: Request, gmail: Gmail) -> Response:
     page = email_settings_page(admin.company_id, gmail) if admin else None
     if admin is None or page is None:
         return not_signed_in(request)
-    return _page(request, admin, page)
+    return _page(request, admin, page, gmail)
 
 
 @router.post("/settings/email/connect")
@@ -218,3 +221,4 @@ def install(app: FastAPI) -> None:
     install_page_refusals(app)
     app.include_router(login.router)
     app.include_router(router)
+    app.include_router(webhooks_page.router)

@@ -1,7 +1,8 @@
 """The clock process: relays outbox rows no other process could publish, re-queues parked
 retries and emails whose queue message was lost (and fails, `stalled`, those re-queued in vain
-a few times), asks again for notices still pending, and checks Gmail connections. Each job runs
-on its own interval; one failing job never stops the others."""
+a few times), asks again for notices still pending, checks Gmail connections, and prunes what is
+kept past its retention (`core.retention`). Each job runs on its own interval; one failing job
+never stops the others."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from mailroute.config.settings import Settings
 from mailroute.core.abandoned import StallPolicy
 from mailroute.core.errors import BrokerUnavailableError
 from mailroute.services.sweeps import check_connections, requeue, sweep_stalled
+from mailroute.services.webhook_delivery import redrive
 
 log = structlog.get_logger(__name__)
 # An email, or a notice, waiting this long for work that should have come is asked for again.
@@ -74,6 +76,11 @@ def clock_jobs(built: ClockServices) -> list[Job]:
         ),
         # Revocations Google did not confirm, asked again (each has its own backoff).
         Job("retry_revocations", 2.0, built.gmail.retry_revocations),
+        # Webhook deliveries due for their next attempt (or held by a worker that died), and
+        # notices of disabled endpoints still pending.
+        Job("redrive_webhooks", 1.0, lambda: redrive(built.webhooks, built.relay)),
+        # Content past RETENTION_DAYS and rows nothing reads any more, in small batches.
+        Job("prune_retained", built.retention.every_seconds, built.retention.prune_once),
     ]
 
 

@@ -252,3 +252,49 @@ def test_the_page_checks_a_connection_whose_last_check_is_older_than_a_minute(
     expect(page.locator("#status-badge")).to_have_text("Not connected")
     expect(page.locator("#last-verified")).to_have_text(re.compile(r"minutes? ago"))
     assert refused_by_policy == []
+
+
+def test_an_admin_adds_a_webhook_copies_its_secret_and_reads_its_deliveries(
+    page_context: Any,
+    company: TestCompany,
+    web: str,
+    stack_env: dict[str, str],
+    screenshots: Path,
+    api: httpx.Client,
+    worker: Process,
+) -> None:
+    url = "https://93.184.215.14/hooks/mailroute"  # public; nothing answers it from here
+    page = page_context.new_page()
+    refused_by_policy = _refusals_of_the_policy(page)
+    _open_login_link(page, _login_link(company, stack_env))
+    expect(page.locator("#no-webhooks")).to_be_visible()
+
+    page.fill("#webhook-url-input", url)
+    page.fill("#webhook-description", "Billing service")
+    page.click("#btn-add-webhook")
+
+    expect(page.locator("#webhook-url")).to_have_text(url)
+    expect(page.locator("#webhook-secret")).to_have_text(re.compile(r"^whsec_[A-Za-z0-9+/=]{40,}$"))
+    page.screenshot(path=str(screenshots / "settings-webhook-secret.png"), full_page=True)
+    page.click("#back-to-settings")
+    row = page.locator("#webhooks-table tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator(".webhook-url")).to_have_text(url)
+    expect(row).to_contain_text("email.sent, email.failed")
+    expect(page.locator("#webhook-secret")).to_have_count(0)
+
+    sent = api.post("/v1/emails", json=email_request(company), headers=company.headers())
+    assert sent.status_code == 202
+    row.get_by_text("Deliveries").click()
+    expect(page.locator("h1.page-title")).to_have_text(f"Deliveries to {url}")
+
+    def attempted() -> bool:
+        page.reload()
+        return page.locator("#deliveries-table tr[data-delivery-id] .attempt").count() >= 1
+
+    wait_for(attempted, timeout=30, what="the email.sent delivery's first attempt on the page")
+    expect(page.locator("#deliveries-table")).to_contain_text("email.sent")
+    page.screenshot(path=str(screenshots / "settings-webhook-deliveries.png"), full_page=True)
+    page.goto(f"{web}/settings/email#webhooks-card")
+    page.locator("#webhooks-card").screenshot(path=str(screenshots / "settings-webhooks.png"))
+    assert refused_by_policy == []

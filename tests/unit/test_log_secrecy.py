@@ -47,6 +47,10 @@ VERIFIER = "kq3Vn-8_0Z.example.pkce.verifier~with~all~chars"
         (f"token={REFRESH}", "token=[redacted]"),
         (f"id token {ID_TOKEN} seen", "id token [redacted] seen"),
         ("key mr_abcdefghijklmnopqrstuvwx used", "key [redacted] used"),
+        (
+            "signing with whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw3vQf+6kH/9Q= now",
+            "signing with [redacted] now",
+        ),
     ],
 )
 def test_secret_shaped_and_secret_named_values_are_blanked(line: str, kept: str) -> None:

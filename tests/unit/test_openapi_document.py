@@ -4,12 +4,15 @@ accepts (schemathesis sends them: tests/integration/contracts/test_openapi_fuzz.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema
 import pytest
 
 from mailroute.config.settings import Settings
+from mailroute.core.webhook_signing import body
 from mailroute.events import EmailRequested
 from mailroute.web.app import create_app
 
@@ -80,3 +83,35 @@ def test_post_emails_documents_replays_and_conflicts(document: dict[str, Any]) -
     accepted = operation["responses"]["202"]
     assert {"Location", "Idempotent-Replayed"} <= set(accepted["headers"])
     assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]
+
+
+def test_webhooks_document_what_an_endpoint_receives_for_each_event(
+    document: dict[str, Any],
+) -> None:
+    assert set(document["webhooks"]) == {
+        "email.sent",
+        "email.failed",
+        "connection.auth_broken",
+        "connection.changed",
+    }
+    sent = document["webhooks"]["email.sent"]["post"]
+    headers = [p["name"] for p in sent["parameters"]]
+    assert headers == ["webhook-id", "webhook-timestamp", "webhook-signature"]
+    envelope = sent["requestBody"]["content"]["application/json"]["schema"]
+    data = {
+        "type": "EmailSent",
+        "schema_version": 1,
+        "email_id": "3f1c2b9e-8a4d-5e6f-9a0b-1c2d3e4f5a6b",
+        "event_id": "invoice-2026-0042-sent",
+        "company_id": "7d2c4f0e-1b3a-4c5d-8e9f-0a1b2c3d4e5f",
+        "route": "gmail",
+        "from_address": "billing@acme.example",
+        "message_id": "<3f1c2b9e.8a4d@acme.example>",
+        "provider_message_id": None,
+        "possible_duplicate": False,
+        "sent_at": "2026-12-01T09:00:01+00:00",
+        "correlation_id": None,
+    }
+    delivered = json.loads(body("email.sent", datetime.now(UTC), data))
+    root = {"components": document["components"], **envelope}
+    jsonschema.Draft202012Validator(root).validate(delivered)

@@ -20,6 +20,7 @@ from mailroute.adapters.db.oauth_states import reencrypt_pending_sign_ins
 from mailroute.adapters.db.pending_revocations import reencrypt_pending
 from mailroute.adapters.db.pool import Pool
 from mailroute.adapters.db.refresh_lease import RefreshLease
+from mailroute.adapters.db.webhook_endpoints import reencrypt_webhook_secrets
 from mailroute.core.errors import TokenDecryptionError
 from mailroute.core.records import ConnectionRecord, TokenSet
 
@@ -32,6 +33,7 @@ class Reencrypted:
     revocations: int
     sign_ins: int
     unreadable: tuple[str, ...]
+    webhook_secrets: int = 0
 
 
 class PostgresConnections(RefreshLease, ConnectionTransitionsSql):
@@ -106,7 +108,8 @@ class PostgresConnections(RefreshLease, ConnectionTransitionsSql):
                 count += 1
             revocations = reencrypt_pending(conn, self._cipher)
             sign_ins = reencrypt_pending_sign_ins(conn, self._cipher)
-        return Reencrypted(count, revocations, sign_ins, tuple(unreadable))
+            webhooks, unread = reencrypt_webhook_secrets(conn, self._cipher)
+        return Reencrypted(count, revocations, sign_ins, (*unreadable, *unread), webhooks)
 
     def set_pacing_limits(
         self,

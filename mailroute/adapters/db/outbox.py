@@ -6,6 +6,12 @@ and a *task*, a dramatiq message for `actor_name` on the queue named by `routing
 arguments in `payload->'args'`. Only ids and small values go in a row: never a body or an
 attachment. The relay (`adapters.rabbitmq.relay`) takes rows in batches, marking them published
 in the same statement that reads them.
+
+Every event row, whichever statement writes it (`add_event`, or the CTEs that record a send or a
+failure), also gets its outcome webhooks in the same transaction: the trigger
+`outbox_events_webhook_fan_out` (migration 0011) writes one `webhook_deliveries` row per enabled
+endpoint of the event's company subscribed to its routing key, and one task row each for
+`mailroute.deliver_webhook` on the `webhooks` queue.
 """
 
 from __future__ import annotations

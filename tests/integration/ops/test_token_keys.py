@@ -22,6 +22,7 @@ import pytest
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.oauth_states import PostgresOAuthStates
 from mailroute.adapters.db.pending_revocations import PostgresPendingRevocations
+from mailroute.adapters.db.webhook_endpoints import PostgresWebhookEndpoints
 from mailroute.config.settings import Settings
 from mailroute.core.connection import explain
 from mailroute_sandbox.client import SandboxClient as GoogleSandbox
@@ -209,7 +210,20 @@ def test_reencrypt_rewrites_every_encrypted_column_so_the_old_key_can_go(
         address="old@acme-sandbox.test",
         reason="revoke_access",
     )
+    endpoints = PostgresWebhookEndpoints(stack.pool, old)
+    endpoint = endpoints.add(
+        company.id,
+        url="https://billing.example/hooks",
+        event_types=["email.*"],
+        description="",
+        secret="whsec_" + "A" * 43 + "=",
+    )
+    assert endpoint is not None
+    endpoints.rotate_secret(
+        company.id, endpoint.id, secret="whsec_" + "B" * 43 + "=", overlap=timedelta(hours=1)
+    )
     columns = _encrypted_columns(stack)
+    assert ("webhook_endpoints", "previous_secret_enc") in columns
     assert {c for c in columns if not _values(stack, *c)} == set(), "each column has a value"
     new_key = _new_key(stack)
 
@@ -217,6 +231,7 @@ def test_reencrypt_rewrites_every_encrypted_column_so_the_old_key_can_go(
 
     assert done.returncode == 0, done.stderr
     assert "re-encrypted the tokens of 1 connection(s)" in done.stdout
+    assert "the signing secrets of 1 webhook endpoint(s)" in done.stdout
     new_only = TokenCipher([new_key])
     for table, column in columns:
         for value in _values(stack, table, column):

@@ -3,10 +3,11 @@
 SMTP sender, on the session's 2 worker processes x 8 threads.
 
 Measured and asserted: zero 429s; each Gmail account sustains at least 80% of its quota over the
-steady part of the run (the figure, quoted in the README, is about 93%); the 600 SMTP emails are all sent long before the Gmail ones; and no worker
-thread waits on pacing: no Gmail message holds a thread longer than a send takes, and a third
-Gmail account and more SMTP emails published mid-run go out within seconds. The figures are
-printed and written to `.run/pacing-figures.json` (quoted in the README).
+steady part of the run (the figure, quoted in the README, is about 93%); the 600 SMTP emails are
+all sent long before the Gmail ones; and no worker thread waits on pacing: no Gmail message holds
+a thread longer than a send takes, and a third Gmail account and more SMTP emails published
+mid-run go out within seconds. The figures are printed and written to
+`.run/pacing-figures.json` (quoted in the README).
 """
 
 from __future__ import annotations
