@@ -1,4 +1,4 @@
-.PHONY: run test lint bench fmt
+.PHONY: run test lint bench soak fmt
 
 # Everything on a fresh machine, then the whole stack against the sandbox (Ctrl-C stops it).
 run:
@@ -23,3 +23,10 @@ bench:
 	bash scripts/services.sh
 	bash scripts/venv.sh
 	.venv/bin/python -m bench
+
+# 200,000 emails through the whole pipeline at a steady rate, the clock purging and pruning
+# (about 35 minutes; not part of `make test`).
+soak:
+	bash scripts/services.sh
+	bash scripts/venv.sh
+	.venv/bin/python -m bench.soak
