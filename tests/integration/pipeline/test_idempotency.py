@@ -14,6 +14,17 @@ from tests.settled import settled
 from tests.stack import Process, wait_for
 
 
+def _dispatch_message(request: dict[str, Any]) -> dramatiq.Message[Any]:
+    """A producer's raw EmailRequested on the dispatch queue."""
+    return dramatiq.Message(
+        queue_name=queues.DISPATCH,
+        actor_name=queues.DISPATCH_EMAIL,
+        args=({**request, "type": "EmailRequested", "schema_version": 1},),
+        kwargs={},
+        options={},
+    )
+
+
 def test_the_same_event_id_posted_twice_sends_one_email(
     api: httpx.Client,
     company: TestCompany,
@@ -66,14 +77,7 @@ def test_the_same_message_delivered_twice_to_dispatch_sends_one_email(
     broker_vhost: str,
 ) -> None:
     request = email_request(company)
-    request["company_id"] = company.id
-    message: dramatiq.Message[Any] = dramatiq.Message(
-        queue_name=queues.DISPATCH,
-        actor_name=queues.DISPATCH_EMAIL,
-        args=({**request, "type": "EmailRequested", "schema_version": 1},),
-        kwargs={},
-        options={},
-    )
+    message = _dispatch_message({**request, "company_id": company.id})
     broker.enqueue(message)
     broker.enqueue(message)
 
@@ -143,13 +147,7 @@ def test_a_queued_event_reusing_an_event_id_for_another_email_is_recorded_not_se
     first = api.post("/v1/emails", json=request, headers=company.headers()).json()
     final_email(api, company, first["id"])
     reused = {**request, "company_id": company.id, "subject": "Something else entirely"}
-    message: dramatiq.Message[Any] = dramatiq.Message(
-        queue_name=queues.DISPATCH,
-        actor_name=queues.DISPATCH_EMAIL,
-        args=({**reused, "type": "EmailRequested", "schema_version": 1},),
-        kwargs={},
-        options={},
-    )
+    message = _dispatch_message(reused)
     broker.enqueue(message)
 
     def recorded() -> Any:
