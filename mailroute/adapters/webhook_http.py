@@ -18,6 +18,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import httpx
 
@@ -26,6 +29,22 @@ from mailroute.core.webhook_ports import AttemptResult
 from mailroute.core.webhook_rules import RESPONSE_BODY_LIMIT
 
 USER_AGENT = "mailroute-webhooks/1.0"
+T = TypeVar("T")
+
+
+def _run_on_a_loop_of_its_own(make: Callable[[], Awaitable[T]]) -> T:
+    """`asyncio.run` of what `make` returns; in a thread of its own when the calling thread
+    already runs an event loop (a worker thread runs none; an embedding program may)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_awaited(make))
+    with ThreadPoolExecutor(1, thread_name_prefix="webhook-attempt") as pool:
+        return pool.submit(lambda: asyncio.run(_awaited(make))).result()
+
+
+async def _awaited(make: Callable[[], Awaitable[T]]) -> T:
+    return await make()
 
 
 class HttpxWebhookTransport:
@@ -42,8 +61,8 @@ class HttpxWebhookTransport:
     ) -> AttemptResult:
         started = time.monotonic()
         try:
-            status, text = asyncio.run(
-                asyncio.wait_for(self._post(target, address, headers, body), self._total)
+            status, text = _run_on_a_loop_of_its_own(
+                lambda: asyncio.wait_for(self._post(target, address, headers, body), self._total)
             )
         except TimeoutError:
             error = f"timeout: no complete answer within {self._total:g} s"

@@ -5,6 +5,7 @@ a timeout after the total, however the server trickles; only the first KiB of a 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import socket
 import ssl
@@ -151,3 +152,21 @@ def test_a_receiver_that_trickles_its_answer_times_out_after_the_total() -> None
     assert result.error is not None
     assert result.error.startswith("timeout")
     assert 1.4 < time.monotonic() - started < 3
+
+
+def test_an_attempt_made_from_a_thread_that_runs_an_event_loop_is_made_all_the_same() -> None:
+    transport = HttpxWebhookTransport(connect_timeout=2, total_timeout=5)
+
+    async def from_a_running_loop(url: str) -> int | None:
+        return transport.post(_target(url), "127.0.0.1", {}, b"{}").status_code
+
+    found: list[int | None] = []
+    with receiving() as target:
+        # A thread of the test's own: the test runner's thread may run a loop already.
+        thread = threading.Thread(
+            target=lambda: found.append(asyncio.run(from_a_running_loop(target.url())))
+        )
+        thread.start()
+        thread.join(timeout=10)
+    assert found == [200]
+    assert len(target.received) == 1
