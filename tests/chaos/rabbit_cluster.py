@@ -28,7 +28,7 @@ import pika
 from dramatiq.common import dq_name, xq_name
 
 from mailroute.events import queues
-from tests.chaos.services import PrivateRabbit
+from tests.chaos.services import PrivateRabbit, node_home
 from tests.stack import free_port, wait_for
 
 # Three Erlang VMs share two cores with everything else: no scheduler busy-waiting.
@@ -39,26 +39,9 @@ def _node(base: Path, tag: str, index: int) -> PrivateRabbit:
     home = base / f"node{index}"
     port, dist_port = free_port(), free_port()
     node = f"mailroute-cluster-{tag}-{index}@localhost"
-    for folder in (home, home / "mnesia", home / "log"):
-        folder.mkdir(parents=True)
-    (home / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{port}\n")
-    (home / "enabled_plugins").write_text("[].\n")
-    (home / "rabbitmq-env.conf").write_text(f"NODENAME={node}\nERL_EPMD_ADDRESS=127.0.0.1\n")
-    if os.geteuid() == 0:
-        for path in [home, *home.rglob("*")]:
-            shutil.chown(path, "rabbitmq", "rabbitmq")
-    env = {
-        **os.environ,
-        "RABBITMQ_CONF_ENV_FILE": str(home / "rabbitmq-env.conf"),
-        "RABBITMQ_NODENAME": node,
-        "RABBITMQ_NODE_PORT": str(port),
-        "RABBITMQ_DIST_PORT": str(dist_port),
-        "RABBITMQ_CONFIG_FILE": str(home / "rabbitmq.conf"),
-        "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
-        "RABBITMQ_LOG_BASE": str(home / "log"),
-        "RABBITMQ_ENABLED_PLUGINS_FILE": str(home / "enabled_plugins"),
-        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": _ERL_ARGS,
-    }
+    env = node_home(
+        home, node, port, dist_port, extra_env={"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": _ERL_ARGS}
+    )
     return PrivateRabbit(port, node, home, env)
 
 

@@ -153,15 +153,18 @@ class PrivateRabbit:
         self.start()
 
 
-@contextlib.contextmanager
-def private_rabbit(extra_config: str = "") -> Iterator[PrivateRabbit]:
-    """A node of the test's own; `extra_config` lines are appended to its rabbitmq.conf (for
-    example `max_message_size = 16777216`)."""
-    home = Path(tempfile.mkdtemp(prefix="mailroute-chaos-rabbit-"))
-    port, dist_port = free_port(), free_port()
-    node = f"mailroute-chaos-{uuid.uuid4().hex[:6]}@localhost"
-    (home / "mnesia").mkdir()
-    (home / "log").mkdir()
+def node_home(
+    home: Path,
+    node: str,
+    port: int,
+    dist_port: int,
+    extra_config: str = "",
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Write a private node's folders and config under `home` (its own mnesia, log, plugins,
+    listener on 127.0.0.1:`port`); returns the environment that starts it."""
+    for folder in (home, home / "mnesia", home / "log"):
+        folder.mkdir(parents=True, exist_ok=True)
     (home / "rabbitmq.conf").write_text(
         f"listeners.tcp.local = 127.0.0.1:{port}\n"
         + (extra_config.strip() + "\n" if extra_config else "")
@@ -171,7 +174,7 @@ def private_rabbit(extra_config: str = "") -> Iterator[PrivateRabbit]:
     if os.geteuid() == 0:
         for path in [home, *home.rglob("*")]:
             shutil.chown(path, "rabbitmq", "rabbitmq")
-    env = {
+    return {
         **os.environ,
         "RABBITMQ_CONF_ENV_FILE": str(home / "rabbitmq-env.conf"),
         "RABBITMQ_NODENAME": node,
@@ -181,7 +184,18 @@ def private_rabbit(extra_config: str = "") -> Iterator[PrivateRabbit]:
         "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
         "RABBITMQ_LOG_BASE": str(home / "log"),
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(home / "enabled_plugins"),
+        **(extra_env or {}),
     }
+
+
+@contextlib.contextmanager
+def private_rabbit(extra_config: str = "") -> Iterator[PrivateRabbit]:
+    """A node of the test's own; `extra_config` lines are appended to its rabbitmq.conf (for
+    example `max_message_size = 16777216`)."""
+    home = Path(tempfile.mkdtemp(prefix="mailroute-chaos-rabbit-"))
+    port, dist_port = free_port(), free_port()
+    node = f"mailroute-chaos-{uuid.uuid4().hex[:6]}@localhost"
+    env = node_home(home, node, port, dist_port, extra_config)
     rabbit = PrivateRabbit(port, node, home, env)
     try:
         rabbit.start()  # inside the try: a node that never came up is still stopped
