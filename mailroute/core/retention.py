@@ -5,8 +5,9 @@ Kept for as long as the company exists: an email's record (status, outcome, subj
 recipients, attachments' names, types, sizes and sha256), companies, users, keys, connections,
 and the one notice per break (its row is what makes the notice single).
 
-Deleted, in batches of at most `RetentionPolicy.batch` rows a statement (`content` is
-RETENTION_DAYS, `outbox` OUTBOX_RETENTION_DAYS):
+Deleted, in batches of at most `RetentionPolicy.batch` rows a statement, as many a clock tick
+as `RetentionPolicy.budget_seconds` allows (`content` is RETENTION_DAYS, `outbox`
+OUTBOX_RETENTION_DAYS):
 
 - an ended email's bodies and its attachments' bytes (`content_purged_at` is set): `content`
   after its outcome; for an email failed `dead_lettered`, also not before its dead message
@@ -39,11 +40,14 @@ FINAL_STATUSES = frozenset({"sent", "failed"})
 SPENT_GRACE = timedelta(days=1)
 # How long RabbitMQ keeps a dead message in `<queue>.XQ` (dramatiq's dead_message_ttl).
 DEAD_MESSAGE_TTL = timedelta(days=7)
-# Rows one statement deletes or purges at most, and statements a prune runs per clock tick.
+# Rows one statement deletes or purges at most (one short transaction, a few milliseconds).
 BATCH_ROWS = 500
-STATEMENTS_PER_TICK = 4
+# The time a tick may spend on statements while something is behind: the clock's other jobs
+# wait meanwhile, so it is a fraction of the interval. 2 s of 500-row statements prune tens of
+# thousands of rows; arrivals at 100 emails a second are a few thousand per interval.
+PRUNE_BUDGET = timedelta(seconds=2)
 # The clock prunes at least this often, and at most as often as the shortest age allows.
-PRUNE_EVERY = timedelta(minutes=1)
+PRUNE_EVERY = timedelta(seconds=10)
 PRUNE_AT_MOST_EVERY = timedelta(seconds=1)
 
 
@@ -71,7 +75,7 @@ class RetentionPolicy:
     outbox: timedelta = timedelta(days=1)  # OUTBOX_RETENTION_DAYS
     dead_message_ttl: timedelta = DEAD_MESSAGE_TTL
     batch: int = BATCH_ROWS
-    statements_per_tick: int = STATEMENTS_PER_TICK
+    budget_seconds: float = PRUNE_BUDGET.total_seconds()
 
     @classmethod
     def from_days(cls, content_days: float, outbox_days: float) -> RetentionPolicy:
@@ -103,8 +107,8 @@ class RetentionPolicy:
 
     @property
     def every_seconds(self) -> float:
-        """How often the clock prunes: every minute, or twice per shortest retention when that
-        is shorter (a test's seconds), never more than once a second."""
+        """How often the clock prunes: every 10 seconds, or twice per shortest retention when
+        that is shorter (a test's seconds), never more than once a second."""
         half = min(self.content, self.outbox) / 2
         return max(min(PRUNE_EVERY, half), PRUNE_AT_MOST_EVERY).total_seconds()
 

@@ -63,9 +63,9 @@ def test_each_thing_pruned_has_its_age_from_the_settings() -> None:
     assert ages[Prune.BROWSER_SESSIONS] == timedelta(0)
 
 
-def test_the_clock_prunes_every_minute_or_faster_for_a_retention_of_seconds() -> None:
-    assert RetentionPolicy().every_seconds == 60.0
-    assert RetentionPolicy(content=timedelta(seconds=10)).every_seconds == 5.0
+def test_the_clock_prunes_every_ten_seconds_or_faster_for_a_retention_of_seconds() -> None:
+    assert RetentionPolicy().every_seconds == 10.0
+    assert RetentionPolicy(content=timedelta(seconds=6)).every_seconds == 3.0
     assert RetentionPolicy(content=timedelta(seconds=1)).every_seconds == 1.0
 
 
@@ -102,20 +102,51 @@ def test_a_tick_runs_one_short_statement_per_thing_when_little_waits() -> None:
     assert (Prune.PUBLISHED_OUTBOX, timedelta(days=1), 500) in store.calls
 
 
-def test_a_backlog_is_pruned_a_few_batches_a_tick_never_in_one_long_statement() -> None:
-    policy = RetentionPolicy(batch=100, statements_per_tick=3)
-    store = FakeRetentionStore({Prune.EMAIL_CONTENT: 1_000})
-    pruner = RetentionPruner(store, policy)
+class TickClock:
+    """A monotonic clock that moves `step` seconds with every statement the store runs."""
 
-    first = pruner.prune_once()[Prune.EMAIL_CONTENT]
-    ticks = 1
-    while store.waiting[Prune.EMAIL_CONTENT]:
-        pruner.prune_once()
-        ticks += 1
+    def __init__(self, store: FakeRetentionStore, step: float) -> None:
+        self.store = store
+        self.step = step
 
-    assert first == 300
-    assert ticks == 4
+    def __call__(self) -> float:
+        return len(self.store.calls) * self.step
+
+
+def test_a_backlog_the_budget_allows_is_caught_up_in_one_tick_in_bounded_batches() -> None:
+    policy = RetentionPolicy(batch=100, budget_seconds=2.0)
+    store = FakeRetentionStore({Prune.EMAIL_CONTENT: 1_050})
+    pruner = RetentionPruner(store, policy, monotonic=TickClock(store, 0.005))
+
+    first = pruner.prune_once()
+
+    assert first[Prune.EMAIL_CONTENT] == 1_050
+    assert store.waiting[Prune.EMAIL_CONTENT] == 0
     assert all(limit == 100 for _what, _age, limit in store.calls)
+    assert [what for what, _age, _limit in store.calls].count(Prune.EMAIL_CONTENT) == 11
+
+
+def test_a_backlog_larger_than_the_budget_is_shared_between_the_things_behind_and_resumed() -> None:
+    policy = RetentionPolicy(batch=100, budget_seconds=1.0)
+    store = FakeRetentionStore({Prune.EMAIL_CONTENT: 100_000, Prune.PUBLISHED_OUTBOX: 100_000})
+    pruner = RetentionPruner(store, policy, monotonic=TickClock(store, 0.01))
+
+    first = pruner.prune_once()
+    second = pruner.prune_once()
+
+    assert 100 < first[Prune.EMAIL_CONTENT] < 100_000
+    assert first[Prune.EMAIL_CONTENT] == first[Prune.PUBLISHED_OUTBOX]
+    assert second[Prune.EMAIL_CONTENT] == first[Prune.EMAIL_CONTENT]
+    assert store.waiting[Prune.EMAIL_CONTENT] == 100_000 - 2 * first[Prune.EMAIL_CONTENT]
+
+
+def test_a_tick_without_budget_still_runs_one_statement_per_thing() -> None:
+    store = FakeRetentionStore({Prune.EMAIL_CONTENT: 1_000})
+
+    pruned = RetentionPruner(store, RetentionPolicy(batch=100, budget_seconds=0)).prune_once()
+
+    assert pruned[Prune.EMAIL_CONTENT] == 100
+    assert len(store.calls) == len(Prune)
 
 
 class PurgingEmails(FakeEmails):
