@@ -263,4 +263,5 @@ def account_sent(email: str, request: Request, content: bool = True) -> dict[str
 
 @router.get("/counters")
 async def counters(request: Request) -> dict[str, Any]:
-    return state_of(request).counters.as_json()
+    state = state_of(request)
+    return {**state.counters.as_json(), "smtp_messages": state.smtp.count()}

@@ -60,11 +60,12 @@ class SandboxServer:
         redirect_uris: Sequence[str] = DEFAULT_REDIRECT_URIS,
         client_id: str = SANDBOX_CLIENT_ID,
         client_secret: str = SANDBOX_CLIENT_SECRET,
+        smtp_keep: int | None = None,
     ) -> None:
         self.host = host
         self._requested_http_port = http_port
         self._requested_smtp_port = smtp_port
-        self.state = SandboxState(client_id, client_secret, redirect_uris)
+        self.state = SandboxState(client_id, client_secret, redirect_uris, smtp_keep)
         self.http_port = http_port
         self.smtp_port = smtp_port
         self._uvicorn: uvicorn.Server | None = None
@@ -144,6 +145,16 @@ def redirect_uris_from_env() -> tuple[str, ...]:
     return DEFAULT_REDIRECT_URIS + tuple(u for u in extra if u)
 
 
+def smtp_keep_from_env() -> int | None:
+    """SANDBOX_SMTP_KEEP: how many of the newest SMTP messages the sink holds (all when unset)."""
+    value = os.environ.get("SANDBOX_SMTP_KEEP", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit("SANDBOX_SMTP_KEEP: must be a whole number of messages, at least 1")
+    return int(value)
+
+
 def main(host: str, http_port: int, smtp_port: int) -> None:
     """Run the sandbox in the foreground until SIGINT or SIGTERM."""
     stop = threading.Event()
@@ -154,7 +165,13 @@ def main(host: str, http_port: int, smtp_port: int) -> None:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with SandboxServer(host, http_port, smtp_port, redirect_uris=redirect_uris_from_env()):
+        with SandboxServer(
+            host,
+            http_port,
+            smtp_port,
+            redirect_uris=redirect_uris_from_env(),
+            smtp_keep=smtp_keep_from_env(),
+        ):
             while not stop.wait(0.5):
                 pass
     finally:

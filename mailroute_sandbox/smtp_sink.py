@@ -70,11 +70,15 @@ class StoredMessage:
 
 
 class SmtpSink:
-    """Thread-safe store of accepted messages plus the pending injected failures."""
+    """Thread-safe store of accepted messages plus the pending injected failures.
 
-    def __init__(self) -> None:
+    `keep` bounds the messages held (the newest; `SANDBOX_SMTP_KEEP`), for long runs such as
+    the soak; `count` is every message accepted since the last clear, kept or not."""
+
+    def __init__(self, keep: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._messages: list[StoredMessage] = []
+        self._messages: deque[StoredMessage] = deque(maxlen=keep)
+        self._accepted = 0
         self._faults: deque[SmtpFault] = deque()
         self._ids = itertools.count(1)
 
@@ -88,6 +92,7 @@ class SmtpSink:
                 raw=raw,
             )
             self._messages.append(stored)
+            self._accepted += 1
         return stored
 
     def messages(self, rcpt: str | None = None, *, include_content: bool = True) -> list[JsonDict]:
@@ -102,11 +107,12 @@ class SmtpSink:
 
     def count(self) -> int:
         with self._lock:
-            return len(self._messages)
+            return self._accepted
 
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
+            self._accepted = 0
 
     def fail_next(self, fault: SmtpFault) -> None:
         with self._lock:
@@ -130,6 +136,7 @@ class SmtpSink:
     def reset(self) -> None:
         with self._lock:
             self._messages.clear()
+            self._accepted = 0
             self._faults.clear()
 
 

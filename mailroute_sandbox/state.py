@@ -153,7 +153,13 @@ class UploadSession:
 class SandboxState:
     """The root of the sandbox's memory; routes receive it through the app."""
 
-    def __init__(self, client_id: str, client_secret: str, redirect_uris: Sequence[str]) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        redirect_uris: Sequence[str],
+        smtp_keep: int | None = None,
+    ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self._lock = threading.Lock()
@@ -167,7 +173,7 @@ class SandboxState:
         self.faults = FaultQueue()
         self.counters = Counters()
         self.mailbox = GmailMailbox()
-        self.smtp = SmtpSink()
+        self.smtp = SmtpSink(smtp_keep)
         self.settings = SandboxSettings()
         self.sessions: dict[str, UploadSession] = {}
 

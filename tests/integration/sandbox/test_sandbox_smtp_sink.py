@@ -136,3 +136,19 @@ def test_reading_without_content_leaves_out_the_attachment_bytes(
     [message] = sandbox.smtp_messages(content=False)
     assert "content_base64" not in message["attachments"][0]
     assert sandbox.smtp_messages()[0]["attachments"][0]["content_base64"] == "eHh4eHh4eHh4eA=="
+
+
+def test_a_sink_told_to_keep_few_messages_holds_the_newest_and_counts_them_all() -> None:
+    with (
+        SandboxServer(http_port=0, smtp_port=0, smtp_keep=2) as server,
+        SandboxClient(server.base_url) as sandbox,
+        _smtp(server) as client,
+    ):
+        for n in range(5):
+            client.sendmail("a@acme.test", [f"n{n}@example.test"], smtp_bytes(f"n{n}@example.test"))
+
+        kept = [m["rcpt_tos"] for m in sandbox.smtp_messages(content=False)]
+        assert kept == [["n3@example.test"], ["n4@example.test"]]
+        assert sandbox.counters()["smtp_messages"] == 5
+        sandbox.clear_smtp()
+        assert sandbox.counters()["smtp_messages"] == 0
