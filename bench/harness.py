@@ -32,6 +32,7 @@ class BenchEnv:
     pool: Pool
     vhost: str
     database: str
+    sandbox_pid: int = 0
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -39,8 +40,9 @@ def _rabbitmqctl(*args: str) -> None:
 
 
 @contextmanager
-def bench_env() -> Iterator[BenchEnv]:
-    """A database, a vhost and a sandbox of the bench's own; all removed at the end."""
+def bench_env(sandbox_env: dict[str, str] | None = None) -> Iterator[BenchEnv]:
+    """A database, a vhost and a sandbox of the bench's own (`sandbox_env` adds to its
+    environment); all removed at the end."""
     run_id = uuid.uuid4().hex[:8]
     database, vhost = f"mailroute_bench_{run_id}", f"mailroute_bench_{run_id}"
     http_port, smtp_port, web_port = free_port(), free_port(), free_port()
@@ -65,10 +67,10 @@ def bench_env() -> Iterator[BenchEnv]:
     apply_migrations(settings.database_url)
     pool = make_pool(settings, max_size=4)
     pool.open(wait=True)
-    sandbox = Process("bench-sandbox", ["sandbox"], env)
+    sandbox = Process("bench-sandbox", ["sandbox"], {**env, **(sandbox_env or {})})
     try:
         with running(sandbox, http_ready(settings.sandbox_base_url + "/_sandbox/health")):
-            yield BenchEnv(run_id, env, settings, pool, vhost, database)
+            yield BenchEnv(run_id, env, settings, pool, vhost, database, sandbox.pid)
     finally:
         pool.close()
         _rabbitmqctl("delete_vhost", vhost)

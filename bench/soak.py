@@ -4,8 +4,12 @@ pruning and purging as it does in production (a short retention, so it happens d
     python -m bench.soak [--emails 200000] [--rate 100]
 
 Every 10,000 emails sent it reads: the worker and web processes' RSS, the p99 of accepted→sent
-latency of the emails sent since the last reading, the execution time of the relay's and the
-clock's queries (EXPLAIN ANALYZE of the statements they run), and the database's bytes per email.
+latency of the emails sent since the last reading, the CPU per email the workers, the web, the
+clock and PostgreSQL spent since then, the execution time of the relay's and the clock's queries
+(EXPLAIN ANALYZE of the statements they run), and the database's bytes per email. Two references
+in the same readings tell the machine from mailroute: an SMTP transaction straight to the sink,
+and a round trip to PostgreSQL. Progress is read from the sink's counter, not from the emails
+table, so that the soak's own questions do not grow with the table.
 Writes bench/results/soak.json and docs/soak.png (RSS, p99 and relay query time against emails
 sent), and prints the README's table.
 """
@@ -16,6 +20,7 @@ import argparse
 import base64
 import contextlib
 import json
+import smtplib
 import statistics
 import threading
 import time
@@ -26,9 +31,10 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.harness import ROOT, THREADS, BenchEnv, bench_env, worker_group
+from bench.harness import ROOT, THREADS, BenchEnv, bench_env, cpu_seconds, worker_group
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.bootstrap import build_producer
+from mailroute_sandbox.client import SandboxClient
 from tests.stack import Process, free_port, http_ready, running
 
 RESULTS = ROOT / "bench" / "results" / "soak.json"
@@ -53,6 +59,9 @@ CLOCK_QUERIES = {
     "due_retries": "SELECT id FROM emails WHERE status = 'retrying' AND parked AND"
     " next_attempt_at <= now() AND route IS NOT NULL ORDER BY next_attempt_at LIMIT 100",
 }
+# The sink holds only its newest messages: the sandbox's memory stays flat too.
+SANDBOX_ENV = {"SANDBOX_SMTP_KEEP": "10000"}
+PROBES = 20
 SIZE = (
     "SELECT (pg_total_relation_size('emails') + pg_total_relation_size('attachments')"
     " + pg_total_relation_size('outbox_events')) AS bytes, (SELECT count(*) FROM emails) AS n"
@@ -104,7 +113,78 @@ def _explain_ms(bench: BenchEnv, query: str, runs: int = 5) -> float:
     return round(statistics.median(times), 3)
 
 
-def _reading(bench: BenchEnv, sent: int, since: datetime, pids: dict[str, int]) -> dict[str, Any]:
+class Meter:
+    """What the soak reads besides the database: the processes' CPU since the last reading,
+    the sink's count, and the two references."""
+
+    def __init__(self, bench: BenchEnv, pids: dict[str, int]) -> None:
+        self.bench = bench
+        self.pids = pids
+        self.sandbox = SandboxClient(bench.settings.sandbox_base_url)
+        self.probes_sent = 0
+        self.last_cpu = self.cpu()
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far: mailroute's processes, PostgreSQL and RabbitMQ (every process
+        of theirs on the machine: the soak runs alone), the sandbox, and the soak itself (its
+        publisher is the producer)."""
+        found = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        found.update(_cpu_by_name({"postgres": "postgres", "beam.smp": "rabbitmq"}))
+        found["sandbox"] = cpu_seconds(self.bench.sandbox_pid)
+        found["producer"] = sum(psutil.Process().cpu_times()[:2])
+        return found
+
+    def sent(self) -> int:
+        """Messages the sink accepted, the probes' left out."""
+        return int(self.sandbox.counters()["smtp_messages"]) - self.probes_sent
+
+    def smtp_probe_ms(self) -> float:
+        """The median of a few SMTP transactions straight to the sink, on one connection."""
+        times = []
+        port = int(self.bench.env["SANDBOX_SMTP_PORT"])
+        raw = b"From: probe@soak.example\r\nTo: probe@example.com\r\nSubject: probe\r\n\r\nx\r\n"
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            for _ in range(PROBES):
+                started = time.perf_counter()
+                smtp.sendmail("probe@soak.example", ["probe@example.com"], raw)
+                times.append(time.perf_counter() - started)
+        self.probes_sent += PROBES
+        return round(statistics.median(times) * 1000, 2)
+
+    def postgres_probe_ms(self) -> float:
+        """The median round trip of a trivial statement on the bench's pool."""
+        times = []
+        with self.bench.pool.connection() as conn:
+            for _ in range(PROBES):
+                started = time.perf_counter()
+                conn.execute("SELECT 1").fetchone()
+                times.append(time.perf_counter() - started)
+        return round(statistics.median(times) * 1000, 3)
+
+    def cpu_ms_per_email(self, emails: int) -> dict[str, float]:
+        now = self.cpu()
+        spent = {name: now[name] - self.last_cpu.get(name, 0.0) for name in now}
+        self.last_cpu = now
+        return {name: round(seconds * 1000 / max(1, emails), 2) for name, seconds in spent.items()}
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+
+def _cpu_by_name(names: dict[str, str]) -> dict[str, float]:
+    """CPU seconds of every process with each name in `names`, under the name it maps to."""
+    total = dict.fromkeys(names.values(), 0.0)
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        times = proc.info.get("cpu_times")
+        name = names.get(proc.info.get("name") or "")
+        if name is not None and times is not None:
+            total[name] += times.user + times.system
+    return total
+
+
+def _reading(
+    bench: BenchEnv, meter: Meter, sent: int, emails: int, since: datetime
+) -> dict[str, Any]:
     with bench.pool.connection() as conn:
         row = conn.execute(
             "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at -"
@@ -124,10 +204,14 @@ def _reading(bench: BenchEnv, sent: int, since: datetime, pids: dict[str, int]) 
     return {
         "sent": sent,
         "at": datetime.now(UTC).isoformat(),
-        "worker_rss_mb": _rss_mb(pids["worker"]),
-        "web_rss_mb": _rss_mb(pids["web"]),
+        "worker_rss_mb": _rss_mb(meter.pids["worker"]),
+        "web_rss_mb": _rss_mb(meter.pids["web"]),
+        "sandbox_rss_mb": _rss_mb(bench.sandbox_pid),
         "p50_ms": round(float(row["p50"] or 0) * 1000, 1),
         "p99_ms": round(float(row["p99"] or 0) * 1000, 1),
+        "cpu_ms_per_email": meter.cpu_ms_per_email(emails),
+        "smtp_probe_ms": meter.smtp_probe_ms(),
+        "postgres_probe_ms": meter.postgres_probe_ms(),
         "relay_query_ms": _explain_ms(bench, RELAY_QUERY),
         "clock_query_ms": {name: _explain_ms(bench, q) for name, q in CLOCK_QUERIES.items()},
         "db_bytes_per_email": round(int(size["bytes"]) / max(1, int(size["n"]))),
@@ -137,7 +221,7 @@ def _reading(bench: BenchEnv, sent: int, since: datetime, pids: dict[str, int]) 
     }
 
 
-def _sent_count(bench: BenchEnv) -> int:
+def _sent_in_table(bench: BenchEnv) -> int:
     with bench.pool.connection() as conn:
         row = conn.execute("SELECT count(*) AS n FROM emails WHERE status = 'sent'").fetchone()
     return int(row["n"]) if row else 0
@@ -174,7 +258,7 @@ def _publish(
 
 
 def run(emails: int, rate: float, every: int = EVERY) -> dict[str, Any]:
-    with bench_env() as bench:
+    with bench_env(SANDBOX_ENV) as bench:
         env = {**bench.env, **SOAK_ENV}
         web_port = free_port()
         web_url = f"http://127.0.0.1:{web_port}"
@@ -190,7 +274,7 @@ def run(emails: int, rate: float, every: int = EVERY) -> dict[str, Any]:
             running(web, http_ready(web_url + "/healthz")),
             running(clock, lambda: clock.alive()),
         ):
-            pids = {"worker": worker.pid, "web": web.pid}
+            meter = Meter(bench, {"worker": worker.pid, "web": web.pid, "clock": clock.pid})
             stop = threading.Event()
             publisher = threading.Thread(
                 target=_publish, args=(bench, company.id, key, web_url, emails, rate, stop)
@@ -200,32 +284,34 @@ def run(emails: int, rate: float, every: int = EVERY) -> dict[str, Any]:
             publisher.start()
             readings: list[dict[str, Any]] = []
             try:
-                next_mark = every
-                while next_mark <= emails:
-                    sent = _sent_count(bench)
-                    if sent >= next_mark:
-                        reading = _reading(bench, sent, since, pids)
+                last = 0
+                while last < emails:
+                    sent = meter.sent()
+                    if sent >= min(last + every, emails):
+                        reading = _reading(bench, meter, sent, sent - last, since)
                         reading["seconds"] = round(time.monotonic() - started, 1)
                         readings.append(reading)
                         print(json.dumps(reading), flush=True)
                         since = datetime.fromisoformat(reading["at"])
-                        next_mark += every
-                    elif not publisher.is_alive() and sent < next_mark and _stalled(bench, sent):
+                        last = sent
+                    elif not publisher.is_alive() and _stalled(meter, sent):
                         raise RuntimeError(f"the soak stopped at {sent} sent")
                     time.sleep(1.0)
             finally:
                 stop.set()
                 publisher.join()
+                meter.close()
             seconds = time.monotonic() - started
-    return _summary(emails, rate, seconds, readings)
+            in_table = _sent_in_table(bench)
+    return _summary(emails, rate, seconds, readings, in_table)
 
 
-def _stalled(bench: BenchEnv, sent: int, wait: float = 120.0) -> bool:
+def _stalled(meter: Meter, sent: int, wait: float = 120.0) -> bool:
     """Nothing more sent for `wait` seconds after publishing ended."""
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         time.sleep(5)
-        if _sent_count(bench) > sent:
+        if meter.sent() > sent:
             return False
     return True
 
@@ -238,8 +324,12 @@ def _ratio(readings: list[dict[str, Any]], field: str) -> float:
 
 
 def _summary(
-    emails: int, rate: float, seconds: float, readings: list[dict[str, Any]]
+    emails: int, rate: float, seconds: float, readings: list[dict[str, Any]], in_table: int
 ) -> dict[str, Any]:
+    per_email = {
+        name: _ratio([r["cpu_ms_per_email"] for r in readings], name)
+        for name in readings[-1]["cpu_ms_per_email"]
+    }
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "emails": emails,
@@ -247,10 +337,22 @@ def _summary(
         "seconds": round(seconds, 1),
         "worker": f"2 processes x {THREADS} threads",
         "retention": SOAK_ENV,
+        "sent_in_table": in_table,
         "readings": readings,
         "end_over_start": {
-            field: _ratio(readings, field)
-            for field in ("worker_rss_mb", "web_rss_mb", "p99_ms", "relay_query_ms")
+            **{
+                field: _ratio(readings, field)
+                for field in (
+                    "worker_rss_mb",
+                    "web_rss_mb",
+                    "p50_ms",
+                    "p99_ms",
+                    "relay_query_ms",
+                    "smtp_probe_ms",
+                    "postgres_probe_ms",
+                )
+            },
+            "cpu_ms_per_email": per_email,
         },
     }
 
@@ -263,7 +365,7 @@ def plot(result: dict[str, Any]) -> None:
 
     readings = result["readings"]
     sent = [r["sent"] / 1000 for r in readings]
-    fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    fig, axes = plt.subplots(4, 1, figsize=(8, 11), sharex=True)
     axes[0].plot(sent, [r["worker_rss_mb"] for r in readings], marker="o", label="workers (2)")
     axes[0].plot(sent, [r["web_rss_mb"] for r in readings], marker="o", label="web")
     axes[0].set_ylabel("RSS (MiB)")
@@ -278,8 +380,12 @@ def plot(result: dict[str, Any]) -> None:
             sent, [r["clock_query_ms"][name] for r in readings], marker=".", label=f"clock: {name}"
         )
     axes[2].set_ylabel("query time (ms)")
-    axes[2].set_xlabel("emails sent (thousands)")
     axes[2].legend()
+    for name in readings[-1]["cpu_ms_per_email"]:
+        axes[3].plot(sent, [r["cpu_ms_per_email"][name] for r in readings], marker=".", label=name)
+    axes[3].set_ylabel("CPU per email (ms)")
+    axes[3].set_xlabel("emails sent (thousands)")
+    axes[3].legend()
     for ax in axes:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
@@ -291,15 +397,21 @@ def plot(result: dict[str, Any]) -> None:
 
 def table(result: dict[str, Any]) -> str:
     rows = [
-        "| sent | worker RSS | web RSS | p50 | p99 | relay query | clock queries | bytes/email |",
-        "|---|---|---|---|---|---|---|---|",
+        "| sent | worker RSS | web RSS | p50 | p99 | CPU/email: mailroute (workers + web + clock)"
+        " / PostgreSQL / RabbitMQ / all | SMTP / PostgreSQL reference | relay query"
+        " | clock queries | bytes/email |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["readings"]:
         clock = " / ".join(f"{v:g}" for v in r["clock_query_ms"].values())
+        cpu = r["cpu_ms_per_email"]
         rows.append(
             f"| {r['sent']:,} | {r['worker_rss_mb']:g} MiB | {r['web_rss_mb']:g} MiB |"
-            f" {r['p50_ms']:g} ms | {r['p99_ms']:g} ms | {r['relay_query_ms']:g} ms |"
-            f" {clock} ms | {r['db_bytes_per_email']:,} |"
+            f" {r['p50_ms']:g} ms | {r['p99_ms']:g} ms |"
+            f" {cpu['worker'] + cpu['web'] + cpu['clock']:.1f} / {cpu['postgres']:g} /"
+            f" {cpu['rabbitmq']:g} / {sum(cpu.values()):.1f} ms |"
+            f" {r['smtp_probe_ms']:g} / {r['postgres_probe_ms']:g} ms |"
+            f" {r['relay_query_ms']:g} ms | {clock} ms | {r['db_bytes_per_email']:,} |"
         )
     return "\n".join(rows)
 
