@@ -7,7 +7,9 @@
     ├── TransientError              retried with backoff and jitter, a handful of times
     │   ├── ProviderBusyError       429 / rate limits; may carry Google's "Retry after" time
     │   └── ProviderUnavailableError 5xx, timeouts, refused connections, SMTP 4xx
-    └── GmailAuthBrokenError        the Gmail authorization is gone: the connection breaks
+    └── MailboxAuthBrokenError      the mailbox's authorization is gone: the connection breaks
+        ├── GmailAuthBrokenError    Google no longer honours the grant
+        └── MicrosoftAuthBrokenError Microsoft's identity platform refuses the grant
 
 Each error carries a stable `code` and a `message` written for a company admin.
 """
@@ -57,14 +59,23 @@ class ProviderUnavailableError(TransientError):
     code = "provider_unavailable"
 
 
-class GmailAuthBrokenError(MailrouteError):
-    """Google no longer honours the grant; `reason` is one of `core.connection.BrokenReason`."""
+class MailboxAuthBrokenError(MailrouteError):
+    """The provider no longer honours the grant; `reason` is one of
+    `core.connection.BrokenReason`."""
 
-    code = "gmail_auth_broken"
+    code = "mailbox_auth_broken"
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class GmailAuthBrokenError(MailboxAuthBrokenError):
+    code = "gmail_auth_broken"
+
+
+class MicrosoftAuthBrokenError(MailboxAuthBrokenError):
+    code = "microsoft_auth_broken"
 
 
 class BrokerUnavailableError(RuntimeError):
