@@ -62,7 +62,7 @@ from mailroute.core.records import (
     SenderContext,
     StoreResult,
 )
-from mailroute.core.routing import GmailConnectionView
+from mailroute.core.routing import MailboxView
 from mailroute.events import (
     AuthBroken,
     EmailFailed,
@@ -182,7 +182,7 @@ class FakeCompanies(CompanyLookup):
         account = self.accounts.get(company_id)
         if account is None:
             return SenderContext(company, None)
-        view = GmailConnectionView(account.state, account.address, account.broken_reason)
+        view = MailboxView(account.state, account.address, account.broken_reason)
         return SenderContext(company, view, account.id, account.generation)
 
 

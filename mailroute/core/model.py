@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Route = Literal["gmail", "default"]
+Route = Literal["gmail", "microsoft", "default"]
 Status = Literal["queued", "sending", "retrying", "sent", "failed"]
 
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from mailroute.core.connection import ConnectionState
 from mailroute.core.model import OutgoingEmail, Route
 from mailroute.core.pacing import PacingPolicy
-from mailroute.core.routing import GmailConnectionView
+from mailroute.core.routing import MailboxView
 from mailroute.events import AuthBroken
 
 Role = Literal["admin", "sender"]
@@ -41,7 +41,7 @@ class SenderContext:
     """What routing needs to know about a company, read in one query."""
 
     company: Company
-    connection: GmailConnectionView | None
+    connection: MailboxView | None
     connection_id: str | None = None
     connection_generation: int | None = None
 

@@ -1,26 +1,34 @@
-"""Where an email goes: the company's Gmail, the default SMTP sender, or nowhere (it fails).
+"""Where an email goes: one of the company's mailboxes, the default SMTP sender, or nowhere (it
+fails).
 
-The rule of the design: From = Gmail needs an active connection; a broken connection fails the
-email with `gmail_not_connected` rather than switching sender, unless the company chose to send
-from the default address meanwhile. `auto` means Gmail whenever one is connected.
+The rule of the design: From = a mailbox needs its connection active; a broken connection fails
+the email with `<provider>_not_connected` rather than switching sender, unless the company chose
+to send from the default address meanwhile. A request names a provider (`gmail`, `microsoft`),
+`default`, or `auto`: the company's primary mailbox when one is chosen, else the first connected
+in the registry's order (`core.providers`). Nothing here names a provider.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import cast
 
+from mailroute.core.connection import ConnectionState
 from mailroute.core.model import Route
+from mailroute.core.providers import PROVIDERS, provider
 
-ConnectionState = Literal["disconnected", "active", "not_connected"]
 SETTINGS_PATH = "Settings > Company > Profile > Email"
 
 
 @dataclass(frozen=True)
-class GmailConnectionView:
+class MailboxView:
+    """A company's connection to one provider's mailbox, as routing sees it."""
+
     state: ConnectionState
     address: str | None
     broken_reason: str | None = None
+    provider: str = "gmail"
 
 
 @dataclass(frozen=True)
@@ -33,33 +41,47 @@ class RouteDecision:
     connection_broken: bool = False
 
 
-def not_connected_message(address: str | None) -> str:
-    account = address or "the company's Gmail account"
+def not_connected_message(address: str | None, provider_name: str = "gmail") -> str:
+    label = provider(provider_name).label
+    account = address or f"the company's {label} account"
     return (
-        f"Gmail account {account} is not connected: its authorization is no longer valid. "
+        f"{label} account {account} is not connected: its authorization is no longer valid. "
         f"An admin must re-authorize it in {SETTINGS_PATH} (Re-authorize Sync)."
     )
 
 
+def _chosen(
+    sender: str, connections: Sequence[MailboxView], primary: str | None
+) -> MailboxView | None:
+    """The connection `sender` asks for: the named provider's, or for `auto` the primary's
+    (when it is connected at all), else the first connected in the registry's order."""
+    by_provider = {c.provider: c for c in connections if c.state != "disconnected"}
+    if sender != "auto":
+        return by_provider.get(sender)
+    if primary in by_provider:
+        return by_provider[primary]
+    return next((by_provider[name] for name in PROVIDERS if name in by_provider), None)
+
+
 def decide_route(
-    sender: Literal["gmail", "default", "auto"],
-    connection: GmailConnectionView | None,
+    sender: str,
+    connections: Sequence[MailboxView],
     *,
+    primary: str | None = None,
     default_while_broken: bool = False,
 ) -> RouteDecision:
-    state = connection.state if connection else "disconnected"
     if sender == "default":
         return RouteDecision(route="default")
-    if state == "active":
-        return RouteDecision(route="gmail")
-    if state == "not_connected":
-        if default_while_broken:
-            return RouteDecision(route="default", connection_broken=True)
-        return RouteDecision(
-            route=None,
-            error_code="gmail_not_connected",
-            error_message=not_connected_message(connection.address if connection else None),
-            connection_broken=True,
-        )
-    # Never connected, or revoked: the default sender takes over.
-    return RouteDecision(route="default")
+    connection = _chosen(sender, connections, primary)
+    if connection is None:  # never connected, or revoked: the default sender takes over
+        return RouteDecision(route="default")
+    if connection.state == "active":
+        return RouteDecision(route=cast(Route, provider(connection.provider).name))
+    if default_while_broken:
+        return RouteDecision(route="default", connection_broken=True)
+    return RouteDecision(
+        route=None,
+        error_code=provider(connection.provider).not_connected_code,
+        error_message=not_connected_message(connection.address, connection.provider),
+        connection_broken=True,
+    )

@@ -46,8 +46,8 @@ class DispatchOutcome:
 
 def _decide(choice: str, context: SenderContext) -> RouteDecision:
     return decide_route(
-        choice,  # type: ignore[arg-type]
-        context.connection,
+        choice,
+        [context.connection] if context.connection else [],
         default_while_broken=context.company.default_while_gmail_broken,
     )
 

@@ -191,12 +191,12 @@ def _not_usable(
     context: SenderContext | None,
     deps: Dependencies,
 ) -> str:
-    """Gmail cannot take this email now: fail it, or hand it to the route the rules choose."""
+    """The mailbox cannot take this email now: fail it, or hand it to the route the rules
+    choose."""
     email = claim.email
     default_while_broken = bool(context and context.company.default_while_gmail_broken)
-    decision = decide_route(
-        "gmail", context.connection if context else None, default_while_broken=default_while_broken
-    )
+    connections = [context.connection] if context and context.connection else []
+    decision = decide_route(claim.route, connections, default_while_broken=default_while_broken)
     if decision.route is None:
         assert decision.error_code is not None
         assert decision.error_message is not None

@@ -9,17 +9,17 @@ from typing import Any
 
 from mailroute.adapters.db.companies import RecentSenderContexts
 from mailroute.core.records import Company, SenderContext
-from mailroute.core.routing import GmailConnectionView
+from mailroute.core.routing import MailboxView
 from mailroute.events import EmailRequested
 from mailroute.services.dispatching import _route
 
 COMPANY = Company(id="00000000-0000-0000-0000-00000000000a", name="Acme", reply_to="a@acme.example")
 ACTIVE = SenderContext(
-    COMPANY, GmailConnectionView("active", "owner@acme.example"), "conn-1", connection_generation=2
+    COMPANY, MailboxView("active", "owner@acme.example"), "conn-1", connection_generation=2
 )
 BROKEN = SenderContext(
     COMPANY,
-    GmailConnectionView("not_connected", "owner@acme.example", "revoked"),
+    MailboxView("not_connected", "owner@acme.example", "revoked"),
     "conn-1",
     connection_generation=1,
 )

@@ -12,7 +12,7 @@ from typing import Any
 
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.records import Company, Principal, Role, SenderContext
-from mailroute.core.routing import GmailConnectionView
+from mailroute.core.routing import MailboxView
 from mailroute.events.ids import is_canonical_uuid
 
 KEY_PREFIX = "mr"
@@ -130,8 +130,11 @@ def sender_context_from_row(row: dict[str, Any]) -> SenderContext:
     """The context from a row holding `SENDER_CONTEXT_COLUMNS`."""
     connection = None
     if row["g_id"] is not None:
-        connection = GmailConnectionView(
-            state=row["g_state"], address=row["g_address"], broken_reason=row["g_reason"]
+        connection = MailboxView(
+            state=row["g_state"],
+            address=row["g_address"],
+            broken_reason=row["g_reason"],
+            provider="gmail",
         )
     return SenderContext(
         company=Company(
