@@ -111,7 +111,7 @@ class FakeOutbox(Outbox):
 
 @dataclass
 class GmailAccount:
-    """A `gmail_connections` row, as far as routing, claims and breaks read it."""
+    """A `mailbox_connections` row, as far as routing, claims and breaks read it."""
 
     id: str
     company_id: str

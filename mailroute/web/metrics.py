@@ -83,7 +83,8 @@ class RecordCollector(Collector):
                 ).fetchall():
                     emails.add_metric([row["route"], row["status"], row["error_code"]], row["n"])
                 for row in conn.execute(
-                    "SELECT state, count(*) AS n FROM gmail_connections GROUP BY state"
+                    "SELECT state, count(*) AS n FROM mailbox_connections"
+                    " WHERE provider = 'gmail' GROUP BY state"
                 ).fetchall():
                     connections.add_metric([row["state"]], row["n"])
                 for row in conn.execute(

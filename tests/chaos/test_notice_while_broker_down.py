@@ -58,7 +58,7 @@ def gmail_company(
         )
     with database.connection() as conn:
         connection = conn.execute(
-            "SELECT id FROM gmail_connections WHERE company_id = %s", (company.id,)
+            "SELECT id FROM mailbox_connections WHERE company_id = %s", (company.id,)
         ).fetchone()
     assert connection is not None, "Sign in with Google stored no connection"
     return GmailCompany(company=company, account=account, connection_id=str(connection["id"]))
@@ -67,7 +67,7 @@ def gmail_company(
 def _connection(database: Pool, connection_id: str) -> dict[str, Any]:
     with database.connection() as conn:
         row: dict[str, Any] | None = conn.execute(
-            "SELECT state, broken_reason, last_verified_at FROM gmail_connections WHERE id = %s",
+            "SELECT state, broken_reason, last_verified_at FROM mailbox_connections WHERE id = %s",
             (connection_id,),
         ).fetchone()
     assert row is not None, f"connection {connection_id} is gone"

@@ -242,7 +242,7 @@ def test_the_page_checks_a_connection_whose_last_check_is_older_than_a_minute(
     sandbox.post(f"/_sandbox/accounts/{account}/revoke")
     with database.connection() as conn:
         conn.execute(
-            "UPDATE gmail_connections SET last_verified_at = now() - interval '2 minutes'"
+            "UPDATE mailbox_connections SET last_verified_at = now() - interval '2 minutes'"
             " WHERE company_id = %s",
             (company.id,),
         )

@@ -113,14 +113,16 @@ class PostgresCompanies:
         )
 
 
-# A sender context's columns, for any query joining `companies c` and `gmail_connections g`.
+# A sender context's columns, for any query joining `companies c` and `mailbox_connections g`.
 SENDER_CONTEXT_COLUMNS = (
     "c.id AS c_id, c.name AS c_name, c.reply_to AS c_reply_to,"
     " c.default_while_gmail_broken AS c_default_while_gmail_broken,"
     " g.id AS g_id, g.state AS g_state, g.address AS g_address,"
     " g.broken_reason AS g_reason, g.generation AS g_generation"
 )
-SENDER_CONTEXT_FROM = "companies c LEFT JOIN gmail_connections g ON g.company_id = c.id"
+SENDER_CONTEXT_FROM = (
+    "companies c LEFT JOIN mailbox_connections g ON g.company_id = c.id AND g.provider = 'gmail'"
+)
 _SENDER_CONTEXT_QUERY = (
     f"SELECT {SENDER_CONTEXT_COLUMNS} FROM {SENDER_CONTEXT_FROM} WHERE c.id = %s"  # noqa: S608 - constants
 )

@@ -31,7 +31,7 @@ _OUTBOX_TASKS = (
     " WHERE company_id = %(company)s::uuid"
     " UNION SELECT id::text FROM webhook_deliveries WHERE company_id = %(company)s::uuid"
     " UNION SELECT id::text FROM webhook_endpoints WHERE company_id = %(company)s::uuid"
-    " UNION SELECT id::text FROM gmail_connections WHERE company_id = %(company)s::uuid) ids"
+    " UNION SELECT id::text FROM mailbox_connections WHERE company_id = %(company)s::uuid) ids"
     " WHERE o.actor_name IS NOT NULL AND o.payload #>> '{args,0}' = ids.id"
 )
 _OUTBOX_EVENTS = (

@@ -1,4 +1,4 @@
-"""How a `gmail_connections` row reads as a `ConnectionRecord` (no tokens: those are read only
+"""How a `mailbox_connections` row reads as a `ConnectionRecord` (no tokens: those are read only
 through `PostgresConnections.tokens`)."""
 
 from __future__ import annotations

@@ -38,14 +38,14 @@ CONNECTION_CHANGED = "connection.changed"
 AUTH_BROKEN = "connection.auth_broken"
 
 _CONNECT = (
-    "INSERT INTO gmail_connections (id, company_id, state, address, google_subject,"
+    "INSERT INTO mailbox_connections (id, company_id, provider, state, address, google_subject,"
     " generation, refresh_token_enc, access_token_enc, access_token_expires_at,"
     " scopes, connected_by, connected_at, last_verified_at)"
-    " VALUES (%(id)s, %(company)s, 'active', %(address)s, %(sub)s, 1, %(rt)s, %(at)s,"
-    " %(exp)s, %(scopes)s, %(by)s, now(), now())"
-    " ON CONFLICT (company_id) DO UPDATE SET state = 'active',"
+    " VALUES (%(id)s, %(company)s, %(provider)s, 'active', %(address)s, %(sub)s, 1, %(rt)s,"
+    " %(at)s, %(exp)s, %(scopes)s, %(by)s, now(), now())"
+    " ON CONFLICT (company_id, provider) DO UPDATE SET state = 'active',"
     " address = EXCLUDED.address, google_subject = EXCLUDED.google_subject,"
-    " generation = gmail_connections.generation + 1,"
+    " generation = mailbox_connections.generation + 1,"
     " refresh_token_enc = EXCLUDED.refresh_token_enc,"
     " access_token_enc = EXCLUDED.access_token_enc,"
     " access_token_expires_at = EXCLUDED.access_token_expires_at,"
@@ -55,9 +55,9 @@ _CONNECT = (
     " updated_at = now()"
     f" RETURNING {COLUMNS}"
 )
-_LOCK = "SELECT 1 FROM gmail_connections WHERE company_id = %s FOR UPDATE"
+_LOCK = "SELECT 1 FROM mailbox_connections WHERE company_id = %s AND provider = %s FOR UPDATE"
 _BREAK = (
-    "UPDATE gmail_connections SET state = 'not_connected', broken_reason = %s,"
+    "UPDATE mailbox_connections SET state = 'not_connected', broken_reason = %s,"
     " broken_at = now(), access_token_enc = NULL, access_token_expires_at = NULL,"
     " updated_at = now() WHERE id = %s AND generation = %s AND state = 'active'"
     f" RETURNING {COLUMNS}"
@@ -68,11 +68,11 @@ _OPEN_NOTICE = (
     " ON CONFLICT (connection_id, generation) DO NOTHING"
 )
 _REVOKE = (
-    "UPDATE gmail_connections SET state = 'disconnected', refresh_token_enc = NULL,"
+    "UPDATE mailbox_connections SET state = 'disconnected', refresh_token_enc = NULL,"
     " access_token_enc = NULL, access_token_expires_at = NULL, scopes = '{}',"
     " broken_reason = NULL, broken_at = NULL, refresh_lease_owner = NULL,"
     " refresh_lease_until = NULL, updated_at = now()"
-    f" WHERE company_id = %s RETURNING {COLUMNS}"
+    f" WHERE company_id = %s AND provider = %s RETURNING {COLUMNS}"
 )
 
 
@@ -92,8 +92,12 @@ def _changed(
 
 
 class ConnectionTransitionsSql:
+    """The transitions of one provider's connections (`_provider`, a name registered in
+    `core.providers`); a company has at most one per provider."""
+
     _pool: Pool
     _cipher: TokenCipher
+    _provider: str
 
     def connect(
         self,
@@ -113,6 +117,7 @@ class ConnectionTransitionsSql:
         params: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "company": company_id,
+            "provider": self._provider,
             "address": address,
             "sub": google_subject,
             "rt": self._cipher.encrypt(refresh_token),
@@ -122,8 +127,14 @@ class ConnectionTransitionsSql:
             "by": connected_by,
         }
         with self._pool.connection() as conn, conn.transaction():
-            conn.execute(_LOCK, (company_id,))
-            move_refresh_token(conn, company_id, reason="superseded", unless_subject=google_subject)
+            conn.execute(_LOCK, (company_id, self._provider))
+            move_refresh_token(
+                conn,
+                company_id,
+                self._provider,
+                reason="superseded",
+                unless_subject=google_subject,
+            )
             row = conn.execute(_CONNECT, params).fetchone()
             assert row is not None
             after = record(row)
@@ -176,9 +187,9 @@ class ConnectionTransitionsSql:
         """Delete both tokens and disconnect, the refresh token queued for revocation; the
         record after, or None when there is none."""
         with self._pool.connection() as conn, conn.transaction():
-            conn.execute(_LOCK, (company_id,))
-            move_refresh_token(conn, company_id, reason=reason)
-            row = conn.execute(_REVOKE, (company_id,)).fetchone()
+            conn.execute(_LOCK, (company_id, self._provider))
+            move_refresh_token(conn, company_id, self._provider, reason=reason)
+            row = conn.execute(_REVOKE, (company_id, self._provider)).fetchone()
             if row is None:
                 return None, []
             after = record(row)

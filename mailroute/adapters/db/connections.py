@@ -1,6 +1,6 @@
-"""Gmail connections: reads, tokens (encrypted at rest); one refresh at a time under a lease
-that holds no lock across Google's call (`refresh_lease`); the state machine's transitions are
-in `connection_transitions`.
+"""Mailbox connections, one provider's per store: reads, tokens (encrypted at rest); one
+refresh at a time under a lease that holds no lock across the provider's call
+(`refresh_lease`); the state machine's transitions are in `connection_transitions`.
 
 Tokens never leave this module encrypted-at-rest-less except through `tokens()`, and are never
 logged. Every method that takes a company id scopes its query to that company.
@@ -37,35 +37,42 @@ class Reencrypted:
 
 
 class PostgresConnections(RefreshLease, ConnectionTransitionsSql):
-    def __init__(self, pool: Pool, cipher: TokenCipher) -> None:
+    """One provider's connections (`provider`, registered in `core.providers`)."""
+
+    def __init__(self, pool: Pool, cipher: TokenCipher, provider: str = "gmail") -> None:
         self._pool = pool
         self._cipher = cipher
+        self._provider = provider
 
     def for_company(self, company_id: str) -> ConnectionRecord | None:
         with self._pool.connection() as conn:
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM gmail_connections WHERE company_id = %s", (company_id,)
+                f"SELECT {_COLUMNS} FROM mailbox_connections"
+                " WHERE company_id = %s AND provider = %s",
+                (company_id, self._provider),
             ).fetchone()
         return _record(row) if row else None
 
     def get(self, connection_id: str) -> ConnectionRecord | None:
         with self._pool.connection() as conn:
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM gmail_connections WHERE id = %s", (connection_id,)
+                f"SELECT {_COLUMNS} FROM mailbox_connections WHERE id = %s", (connection_id,)
             ).fetchone()
         return _record(row) if row else None
 
     def active(self) -> list[ConnectionRecord]:
         with self._pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM gmail_connections WHERE state = 'active' ORDER BY id"
+                f"SELECT {_COLUMNS} FROM mailbox_connections"
+                " WHERE state = 'active' AND provider = %s ORDER BY id",
+                (self._provider,),
             ).fetchall()
         return [_record(r) for r in rows]
 
     def mark_verified(self, connection_id: str, generation: int) -> None:
         with self._pool.connection() as conn:
             conn.execute(
-                "UPDATE gmail_connections SET last_verified_at = now()"
+                "UPDATE mailbox_connections SET last_verified_at = now()"
                 " WHERE id = %s AND generation = %s AND state = 'active'",
                 (connection_id, generation),
             )
@@ -74,7 +81,7 @@ class PostgresConnections(RefreshLease, ConnectionTransitionsSql):
         with self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT refresh_token_enc, access_token_enc, access_token_expires_at"
-                " FROM gmail_connections WHERE id = %s",
+                " FROM mailbox_connections WHERE id = %s",
                 (connection_id,),
             ).fetchone()
         return self._token_set(row)
@@ -88,7 +95,8 @@ class PostgresConnections(RefreshLease, ConnectionTransitionsSql):
         unreadable: list[str] = []
         with self._pool.connection() as conn, conn.transaction():
             rows = conn.execute(
-                "SELECT id, company_id, refresh_token_enc, access_token_enc FROM gmail_connections"
+                "SELECT id, company_id, refresh_token_enc, access_token_enc"
+                " FROM mailbox_connections"
                 " WHERE refresh_token_enc IS NOT NULL OR access_token_enc IS NOT NULL FOR UPDATE"
             ).fetchall()
             for row in rows:
@@ -101,7 +109,7 @@ class PostgresConnections(RefreshLease, ConnectionTransitionsSql):
                     unreadable.append(f"connection {row['id']} (company {row['company_id']})")
                     continue
                 conn.execute(
-                    "UPDATE gmail_connections SET refresh_token_enc = %s, access_token_enc = %s"
+                    "UPDATE mailbox_connections SET refresh_token_enc = %s, access_token_enc = %s"
                     " WHERE id = %s",
                     (*rotated, row["id"]),
                 )
@@ -123,7 +131,7 @@ class PostgresConnections(RefreshLease, ConnectionTransitionsSql):
         settings' default"; `daily_cap` None leaves the cap as it is."""
         with self._pool.connection() as conn:
             conn.execute(
-                "UPDATE gmail_connections SET sends_per_minute = %s, max_concurrent_sends = %s,"
+                "UPDATE mailbox_connections SET sends_per_minute = %s, max_concurrent_sends = %s,"
                 " daily_cap = coalesce(%s, daily_cap), updated_at = now() WHERE id = %s",
                 (sends_per_minute, max_concurrent_sends, daily_cap, connection_id),
             )
@@ -146,9 +154,10 @@ class PostgresConnections(RefreshLease, ConnectionTransitionsSql):
         first (the clock's connection checks)."""
         with self._pool.connection() as conn:
             rows = conn.execute(
-                "SELECT company_id FROM gmail_connections WHERE state = 'active'"
+                "SELECT company_id FROM mailbox_connections WHERE state = 'active'"
+                " AND provider = %s"
                 " AND (last_verified_at IS NULL OR last_verified_at < now() - %s)"
                 " ORDER BY last_verified_at NULLS FIRST LIMIT %s",
-                (interval, limit),
+                (self._provider, interval, limit),
             ).fetchall()
         return [str(row["company_id"]) for row in rows]

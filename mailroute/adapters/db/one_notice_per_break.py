@@ -39,7 +39,7 @@ class PostgresNotices:
                 " g.connected_by"
                 " FROM auth_broken_notices n"
                 " JOIN companies c ON c.id = n.company_id"
-                " JOIN gmail_connections g ON g.id = n.connection_id"
+                " JOIN mailbox_connections g ON g.id = n.connection_id"
                 " WHERE n.connection_id = %s AND n.generation = %s AND n.status = 'pending'"
                 " FOR UPDATE OF n SKIP LOCKED",
                 (connection_id, generation),

@@ -11,7 +11,7 @@ Each step is one atomic statement, so concurrent workers never hand out the same
     end_send    give the lease back
 
 Times are the database's (`now()`), so worker clocks never matter. The per-connection limits
-(`gmail_connections.sends_per_minute`, `max_concurrent_sends`, `daily_cap`) override the policy.
+(`mailbox_connections.sends_per_minute`, `max_concurrent_sends`, `daily_cap`) override the policy.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _RESERVE = (
     "WITH account AS ("
     " SELECT coalesce(g.sends_per_minute, %(rate)s) AS rate,"
     " coalesce(g.max_concurrent_sends, %(max_concurrent)s) AS max_concurrent, g.daily_cap"
-    " FROM gmail_connections g WHERE g.id = %(conn)s),"
+    " FROM mailbox_connections g WHERE g.id = %(conn)s),"
     # The slot the email was put back to wait for, unless it has gone stale.
     " held AS (SELECT gmail_slot AS slot FROM emails"
     " WHERE id = %(email)s::uuid AND gmail_slot >= now() - %(grace)s),"

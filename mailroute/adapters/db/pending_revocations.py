@@ -36,12 +36,14 @@ _MOVE = (
     "INSERT INTO pending_revocations (company_id, google_subject, address, reason, token_enc,"
     " next_attempt_at)"
     " SELECT company_id, coalesce(google_subject, ''), address, %(reason)s, refresh_token_enc,"
-    " now() + %(grace)s FROM gmail_connections"
-    " WHERE company_id = %(company)s AND refresh_token_enc IS NOT NULL AND state <> 'disconnected'"
+    " now() + %(grace)s FROM mailbox_connections"
+    " WHERE company_id = %(company)s AND provider = %(provider)s"
+    " AND refresh_token_enc IS NOT NULL AND state <> 'disconnected'"
 )
 _CONNECTED_AGAIN = (
-    "EXISTS (SELECT 1 FROM gmail_connections c WHERE c.google_subject = p.google_subject"
-    " AND c.state <> 'disconnected' AND c.refresh_token_enc IS NOT NULL)"
+    "EXISTS (SELECT 1 FROM mailbox_connections c WHERE c.provider = 'gmail'"
+    " AND c.google_subject = p.google_subject AND c.state <> 'disconnected'"
+    " AND c.refresh_token_enc IS NOT NULL)"
 )
 _RETURNING = "RETURNING p.id, p.company_id, p.address, p.reason, p.attempts, p.token_enc"
 
@@ -72,6 +74,7 @@ _DUE = _claim_statements("p.next_attempt_at <= now()")
 def move_refresh_token(
     conn: Connection[DictRow],
     company_id: str,
+    provider: str,
     *,
     reason: RevocationReason,
     unless_subject: str | None = None,
@@ -79,7 +82,14 @@ def move_refresh_token(
     """Inside a transition's transaction (the connection's row locked): queue the company's
     stored refresh token for revocation, unless it is of `unless_subject` (the account being
     connected again: revoking it would end the new grant too)."""
-    params = {"reason": reason, "grace": FIRST_ATTEMPT_GRACE, "company": company_id}
+    if provider != "gmail":  # only Google has a revocation endpoint for these grants
+        return
+    params = {
+        "reason": reason,
+        "grace": FIRST_ATTEMPT_GRACE,
+        "company": company_id,
+        "provider": provider,
+    }
     if unless_subject is None:
         conn.execute(_MOVE, params)
     else:

@@ -35,27 +35,27 @@ _FIRST_PAUSE, _MAX_PAUSE = 0.02, 0.25
 _READ = (
     "SELECT refresh_token_enc, access_token_enc, access_token_expires_at,"
     " coalesce(refresh_lease_until > now(), false) AS leased"
-    " FROM gmail_connections WHERE id = %s AND generation = %s AND state = 'active'"
+    " FROM mailbox_connections WHERE id = %s AND generation = %s AND state = 'active'"
 )
 _TAKE = (
-    "UPDATE gmail_connections SET refresh_lease_owner = %(owner)s,"
+    "UPDATE mailbox_connections SET refresh_lease_owner = %(owner)s,"
     " refresh_lease_until = now() + %(lease)s"
     " WHERE id = %(id)s AND generation = %(generation)s AND state = 'active'"
     " AND (refresh_lease_until IS NULL OR refresh_lease_until <= now())"
     " AND access_token_enc IS NOT DISTINCT FROM %(seen)s"
 )
 _STORE = (
-    "UPDATE gmail_connections SET access_token_enc = %s, access_token_expires_at = %s,"
+    "UPDATE mailbox_connections SET access_token_enc = %s, access_token_expires_at = %s,"
     " last_verified_at = now(), updated_at = now(),"
     " refresh_lease_owner = NULL, refresh_lease_until = NULL"
     " WHERE id = %s AND generation = %s AND state = 'active' AND refresh_lease_owner = %s"
 )
 _RELEASE = (
-    "UPDATE gmail_connections SET refresh_lease_owner = NULL, refresh_lease_until = NULL"
+    "UPDATE mailbox_connections SET refresh_lease_owner = NULL, refresh_lease_until = NULL"
     " WHERE id = %s AND refresh_lease_owner = %s"
 )
 _STILL_ACTIVE = (
-    "SELECT 1 FROM gmail_connections WHERE id = %s AND generation = %s AND state = 'active'"
+    "SELECT 1 FROM mailbox_connections WHERE id = %s AND generation = %s AND state = 'active'"
 )
 
 

@@ -239,7 +239,7 @@ def test_revoke_access_with_an_unreadable_token_says_so_and_is_asked_once_the_ke
     lost_key = TokenCipher.new_key()
     with database.connection() as conn:  # as if it was encrypted under a key since removed
         conn.execute(
-            "UPDATE gmail_connections SET refresh_token_enc = %s WHERE id = %s",
+            "UPDATE mailbox_connections SET refresh_token_enc = %s WHERE id = %s",
             (TokenCipher([lost_key]).encrypt(tokens.refresh_token), record.id),
         )
 

@@ -26,7 +26,7 @@ def _outbox(database: Pool, connection_id: str) -> list[tuple[str, dict[str, Any
 def _tokens_left(database: Pool, company: TestCompany) -> tuple[Any, Any]:
     with database.connection() as conn:
         row = conn.execute(
-            "SELECT refresh_token_enc, access_token_enc FROM gmail_connections"
+            "SELECT refresh_token_enc, access_token_enc FROM mailbox_connections"
             " WHERE company_id = %s",
             (company.id,),
         ).fetchone()

@@ -50,7 +50,8 @@ def _refreshes(google: GoogleSandbox, account: str) -> int:
 def _lease(database: Pool, connection_id: str) -> dict[str, Any]:
     with database.connection() as conn:
         row: dict[str, Any] = conn.execute(
-            "SELECT refresh_lease_owner, refresh_lease_until FROM gmail_connections WHERE id = %s",
+            "SELECT refresh_lease_owner, refresh_lease_until FROM mailbox_connections"
+            " WHERE id = %s",
             (connection_id,),
         ).fetchone()
     return row
@@ -80,7 +81,7 @@ def test_while_google_answers_a_refresh_the_row_is_unlocked_and_the_pool_holds_n
         stats = own_pool.get_stats()
         with psycopg.connect(settings.database_url, autocommit=True) as other:
             locked = other.execute(
-                "SELECT id FROM gmail_connections WHERE id = %s FOR UPDATE NOWAIT", (record.id,)
+                "SELECT id FROM mailbox_connections WHERE id = %s FOR UPDATE NOWAIT", (record.id,)
             ).fetchone()
         asked_meanwhile = _refreshes(slow_google, gmail_company.account)
         fresh = refreshing.result(timeout=15)

@@ -247,7 +247,7 @@ def company_with_everything(stack: PrivateStack, google: GoogleSandbox) -> list[
     admin = PostgresLoginLinks(stack.pool).find_admin(company.id)
     assert admin is not None
     [connection] = execute(
-        stack.pool, "SELECT id FROM gmail_connections WHERE company_id = %s", (company.id,)
+        stack.pool, "SELECT id FROM mailbox_connections WHERE company_id = %s", (company.id,)
     )
     params = {
         "company": company.id,

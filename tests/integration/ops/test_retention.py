@@ -422,7 +422,7 @@ def test_a_revocation_google_did_not_confirm_outlives_the_company_until_google_c
     company_id, account = gone[0], gone[1]
     [subject] = execute(
         quiet.pool,
-        "SELECT google_subject FROM gmail_connections WHERE company_id = %s",
+        "SELECT google_subject FROM mailbox_connections WHERE company_id = %s",
         (company_id,),
     )
     google.add_fault(503, target="revoke", account=account)

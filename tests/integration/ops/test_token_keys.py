@@ -70,7 +70,7 @@ def _old_keys(stack: PrivateStack) -> str:
 def _connection(stack: PrivateStack, company: TestCompany) -> dict[str, object]:
     with stack.pool.connection() as conn:
         row = conn.execute(
-            "SELECT state, broken_reason FROM gmail_connections WHERE company_id = %s",
+            "SELECT state, broken_reason FROM mailbox_connections WHERE company_id = %s",
             (company.id,),
         ).fetchone()
     assert row is not None
@@ -259,7 +259,7 @@ def test_reencrypt_rewrites_every_encrypted_column_so_the_old_key_can_go(
 def _connection_id(stack: PrivateStack, company: TestCompany) -> str:
     with stack.pool.connection() as conn:
         row = conn.execute(
-            "SELECT id FROM gmail_connections WHERE company_id = %s", (company.id,)
+            "SELECT id FROM mailbox_connections WHERE company_id = %s", (company.id,)
         ).fetchone()
     assert row is not None
     return str(row["id"])
@@ -282,7 +282,7 @@ def test_reencrypt_names_a_connection_no_configured_key_reads_and_rotates_the_re
     assert "add the old key back" in done.stderr
     with stack.pool.connection() as conn:
         kept_tokens = conn.execute(
-            "SELECT refresh_token_enc FROM gmail_connections WHERE id = %s", (kept_id,)
+            "SELECT refresh_token_enc FROM mailbox_connections WHERE id = %s", (kept_id,)
         ).fetchone()
     assert kept_tokens is not None
     TokenCipher([new_key]).decrypt(bytes(kept_tokens["refresh_token_enc"]))

@@ -66,7 +66,7 @@ def make_email(database: Pool) -> Callable[[str], str]:
         email_id = str(uuid.uuid4())
         with database.connection() as conn:
             row: dict[str, Any] | None = conn.execute(
-                "SELECT company_id FROM gmail_connections WHERE id = %s", (connection_id,)
+                "SELECT company_id FROM mailbox_connections WHERE id = %s", (connection_id,)
             ).fetchone()
             assert row is not None
             conn.execute(
