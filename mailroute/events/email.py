@@ -45,7 +45,7 @@ from mailroute.events.email_fields import (
 from mailroute.events.email_fields import MAX_RECIPIENTS as MAX_RECIPIENTS  # re-exported
 
 Kind = Literal["invoice", "estimate", "reminder", "receipt", "other"]
-SenderChoice = Literal["gmail", "default", "auto"]
+SenderChoice = Literal["gmail", "microsoft", "default", "auto"]
 
 
 def _known_version(value: int) -> int:
