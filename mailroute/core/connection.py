@@ -1,4 +1,5 @@
-"""The Gmail connection's states, why a connection breaks, and those reasons in plain words.
+"""A mailbox connection's states, why a connection breaks, and those reasons in plain words,
+for each provider (the same reason reads differently at Google and at Microsoft).
 
     disconnected --connect--> active --break--> not_connected --re-authorize--> active
          ^                      |                    |
@@ -25,9 +26,15 @@ class BrokenReason(StrEnum):
     ADMIN_POLICY = "admin_policy"  # a Workspace admin restricted the app
     SCOPE_REMOVED = "scope_removed"  # the send permission is no longer granted
     UNAUTHORIZED = "unauthorized"  # Gmail kept answering 401 after a fresh token
-    # Not Google: the stored token cannot be decrypted with any key in TOKEN_ENCRYPTION_KEYS
-    # (a key was removed before `mailroute tokens reencrypt` ran).
+    # Not the provider: the stored token cannot be decrypted with any key in
+    # TOKEN_ENCRYPTION_KEYS (a key was removed before `mailroute tokens reencrypt` ran).
     TOKEN_UNREADABLE = "token_unreadable"  # noqa: S105 - a reason, not a token
+    # Microsoft's identity platform (AADSTS codes, `adapters.microsoft.errors`).
+    INACTIVE = "inactive"  # unused for 90 days
+    CONSENT_MISSING = "consent_missing"
+    MFA_REQUIRED = "mfa_required"
+    CONDITIONAL_ACCESS = "conditional_access"
+    ACCOUNT_DISABLED = "account_disabled"
 
 
 _EXPLANATIONS: dict[BrokenReason, str] = {
@@ -54,12 +61,52 @@ _EXPLANATIONS: dict[BrokenReason, str] = {
 }
 
 
-def explain(reason: str | None) -> str:
-    """The reason a connection broke, in words an admin understands."""
+_MICROSOFT_EXPLANATIONS: dict[BrokenReason, str] = {
+    BrokenReason.INACTIVE: (
+        "the Microsoft authorization went unused for 90 days, so Microsoft expired it"
+    ),
+    BrokenReason.EXPIRED: "Microsoft expired the authorization",
+    BrokenReason.REVOKED: (
+        "the Microsoft authorization was revoked: the user or a Microsoft 365 administrator"
+        " signed the account out of all sessions or revoked its access"
+    ),
+    BrokenReason.CONSENT_MISSING: (
+        "the permission to send email was withdrawn: the user or a Microsoft 365 administrator"
+        " removed mailroute's consent"
+    ),
+    BrokenReason.MFA_REQUIRED: (
+        "the organisation now requires multi-factor authentication (a Conditional Access or"
+        " per-user policy), which needs a fresh sign-in"
+    ),
+    BrokenReason.CONDITIONAL_ACCESS: (
+        "a Conditional Access policy of the organisation (sign-in frequency, device or"
+        " location rules) ended the authorization"
+    ),
+    BrokenReason.PASSWORD_CHANGED: "the Microsoft account's password expired or was changed",
+    BrokenReason.ACCOUNT_DISABLED: "the Microsoft account was disabled by an administrator",
+    BrokenReason.ACCOUNT_DELETED: "the Microsoft account no longer exists in its organisation",
+    BrokenReason.UNAUTHORIZED: (
+        "Microsoft Graph refused the authorization even after a fresh token"
+    ),
+    BrokenReason.TOKEN_UNREADABLE: (
+        "mailroute can no longer read the stored Microsoft authorization: the key it was"
+        " encrypted with was removed from mailroute's configuration"
+    ),
+}
+_BY_PROVIDER: dict[str, tuple[dict[BrokenReason, str], str]] = {
+    "gmail": (_EXPLANATIONS, "Google no longer accepts the authorization"),
+    "microsoft": (_MICROSOFT_EXPLANATIONS, "Microsoft no longer accepts the authorization"),
+}
+
+
+def explain(reason: str | None, provider: str = "gmail") -> str:
+    """The reason a connection broke, in words an admin understands, as its provider means
+    it."""
+    explanations, otherwise = _BY_PROVIDER[provider]
     try:
-        return _EXPLANATIONS[BrokenReason(reason or "")]
+        return explanations.get(BrokenReason(reason or ""), otherwise)
     except ValueError:
-        return "Google no longer accepts the authorization"
+        return otherwise
 
 
 def reason_from_invalid_grant(description: str) -> BrokenReason:

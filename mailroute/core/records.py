@@ -151,6 +151,7 @@ class ConnectionRecord:
     access_token_expires_at: datetime | None
     daily_cap: int
     has_refresh_token: bool
+    provider: str = "gmail"  # registered in `core.providers`
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,11 @@ def email_settings(
 ) -> EmailSettings:
     state: ConnectionState = record.state if record else "disconnected"
     address = record.address if record and state != "disconnected" else None
-    reason = explain(record.broken_reason) if record and state == "not_connected" else None
+    reason = (
+        explain(record.broken_reason, record.provider)
+        if record and state == "not_connected"
+        else None
+    )
     options: list[FromOption] = []
     if address:
         options.append(

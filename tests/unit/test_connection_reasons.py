@@ -81,3 +81,11 @@ def test_a_from_option_shows_a_non_ascii_company_name_as_people_read_it() -> Non
 
     assert view.from_options[0].label == "Zoë's Bäckerei <owner@acme.example> (Gmail)"
     assert view.from_options[1].label == "Zoë's Bäckerei <no@reply.test> (default sender)"
+
+
+def test_a_reason_is_explained_as_its_provider_means_it() -> None:
+    assert "Google" in explain("password_changed")
+    assert "Microsoft" in explain("password_changed", "microsoft")
+    assert "Google" not in explain("revoked", "microsoft")
+    assert explain("mfa_required", "microsoft").startswith("the organisation now requires")
+    assert explain("unknown", "microsoft") == "Microsoft no longer accepts the authorization"
