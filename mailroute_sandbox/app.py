@@ -17,6 +17,7 @@ def state_of(request: Request) -> SandboxState:
 def create_app(state: SandboxState) -> FastAPI:
     """Build the app around `state`; nothing is started here."""
     from mailroute_sandbox import consent, controls, gmail, oauth, uploads
+    from mailroute_sandbox.microsoft import controls as microsoft_controls
 
     app = FastAPI(
         title="mailroute sandbox (fake Google)",
@@ -30,4 +31,5 @@ def create_app(state: SandboxState) -> FastAPI:
     app.include_router(gmail.router)
     app.include_router(uploads.router)
     app.include_router(controls.router)
+    app.include_router(microsoft_controls.router)
     return app

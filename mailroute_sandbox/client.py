@@ -12,10 +12,12 @@ from typing import Any
 
 import httpx
 
+from mailroute_sandbox.microsoft.client import MicrosoftControls
+
 JsonDict = dict[str, Any]
 
 
-class SandboxClient:
+class SandboxClient(MicrosoftControls):
     """Thin wrapper: one method per control endpoint; raises `httpx.HTTPStatusError` on refusal."""
 
     def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:

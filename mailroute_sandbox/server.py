@@ -7,12 +7,13 @@ foreground until SIGINT/SIGTERM with `main`.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
-import socket
+import tempfile
 import threading
-import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType, TracebackType
 
 import structlog
@@ -20,6 +21,8 @@ import uvicorn
 
 from mailroute.config.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from mailroute_sandbox.app import create_app
+from mailroute_sandbox.microsoft.listener import DEFAULT_CA_NAME, MicrosoftListener
+from mailroute_sandbox.serving import bind, start_uvicorn, stop_uvicorn, url_host
 from mailroute_sandbox.smtp_sink import SinkController, SinkHandler
 from mailroute_sandbox.state import SandboxState
 
@@ -29,23 +32,7 @@ DEFAULT_REDIRECT_URIS: tuple[str, ...] = (
     "http://127.0.0.1:8000/oauth/google/callback",
     "http://localhost:8000/oauth/google/callback",
 )
-_START_TIMEOUT_SECONDS = 15.0
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto says
-    # TCP, and without it every response pays a 40 ms delayed-ACK stall.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.setblocking(False)
-    return sock
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
+DEFAULT_MICROSOFT_PORT = 8443
 
 
 class SandboxServer:
@@ -61,6 +48,8 @@ class SandboxServer:
         client_id: str = SANDBOX_CLIENT_ID,
         client_secret: str = SANDBOX_CLIENT_SECRET,
         smtp_keep: int | None = None,
+        microsoft_port: int | None = None,
+        microsoft_ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.host = host
         self._requested_http_port = http_port
@@ -71,56 +60,77 @@ class SandboxServer:
         self._uvicorn: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
         self._smtp: SinkController | None = None
+        # None: no Microsoft listener (in-process default); 0: a free port.
+        self._microsoft: MicrosoftListener | None = None
+        if microsoft_port is not None:
+            ca_file = Path(microsoft_ca_file) if microsoft_ca_file is not None else None
+            self._microsoft = MicrosoftListener(self.state, host, microsoft_port, ca_file)
 
     @property
     def base_url(self) -> str:
-        return f"http://{_url_host(self.host)}:{self.http_port}"
+        return f"http://{url_host(self.host)}:{self.http_port}"
+
+    @property
+    def microsoft_port(self) -> int:
+        return self._listener().port
+
+    @property
+    def microsoft_base_url(self) -> str:
+        """`https://127.0.0.1:<port>`: the authority host (`/common`) and Graph (`/graph/v1.0`)."""
+        return self._listener().base_url
+
+    @property
+    def microsoft_ca_path(self) -> Path:
+        """The PEM of the CA that issued the Microsoft listener's certificate."""
+        path = self._listener().ca_path
+        if path is None:
+            raise RuntimeError("the sandbox's Microsoft listener has not started")
+        return path
+
+    def _listener(self) -> MicrosoftListener:
+        if self._microsoft is None:
+            raise RuntimeError("the sandbox was started without microsoft_port")
+        return self._microsoft
 
     def start(self) -> None:
-        """Start both servers; return once each accepts connections."""
-        http_sock = _bind(self.host, self._requested_http_port)
+        """Start the servers; return once each accepts connections."""
+        http_sock = bind(self.host, self._requested_http_port)
+        smtp_sock = None
         try:
-            smtp_sock = _bind(self.host, self._requested_smtp_port)
+            smtp_sock = bind(self.host, self._requested_smtp_port)
+            if self._microsoft is not None:
+                self._microsoft.bind()
         except OSError:
             http_sock.close()
+            if smtp_sock is not None:
+                smtp_sock.close()
             raise
         self.http_port = http_sock.getsockname()[1]
         self.smtp_port = smtp_sock.getsockname()[1]
         self._smtp = SinkController(SinkHandler(self.state.smtp), smtp_sock)
         self._smtp.start()
-        config = uvicorn.Config(
-            create_app(self.state),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            timeout_keep_alive=30,
-            backlog=2048,
-        )
-        server = uvicorn.Server(config)
-        self._uvicorn = server
-        self._http_thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [http_sock]}, name="sandbox-http", daemon=True
-        )
-        self._http_thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
-        while not server.started:
-            if not self._http_thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the sandbox HTTP server did not start")
-            time.sleep(0.01)
+        try:
+            self._uvicorn, self._http_thread = start_uvicorn(
+                create_app(self.state), http_sock, "sandbox-http"
+            )
+            if self._microsoft is not None:
+                self._microsoft.start()
+        except Exception:
+            self.stop()
+            raise
         log.info(
             "sandbox.started", base_url=self.base_url, smtp_port=self.smtp_port, host=self.host
         )
+        if self._microsoft is not None:
+            log.info("sandbox.microsoft_started", base_url=self._microsoft.base_url)
 
     def stop(self) -> None:
-        """Stop both servers and wait for their threads."""
-        if self._uvicorn is not None:
-            self._uvicorn.should_exit = True
-        if self._http_thread is not None:
-            self._http_thread.join(timeout=10)
-            self._http_thread = None
+        """Stop the servers and wait for their threads."""
+        if self._microsoft is not None:
+            self._microsoft.stop()
+        stop_uvicorn(self._uvicorn, self._http_thread)
         self._uvicorn = None
+        self._http_thread = None
         if self._smtp is not None:
             self._smtp.stop()
             self._smtp = None
@@ -155,6 +165,54 @@ def smtp_keep_from_env() -> int | None:
     return int(value)
 
 
+def microsoft_port_from_env() -> tuple[int | None, bool]:
+    """SANDBOX_MICROSOFT_PORT: (port, whether it was asked for); `off` turns the listener off."""
+    value = os.environ.get("SANDBOX_MICROSOFT_PORT", "").strip()
+    if not value:
+        return DEFAULT_MICROSOFT_PORT, False
+    if value.lower() == "off":
+        return None, True
+    if not value.isdigit() or int(value) > 65535:
+        raise SystemExit("SANDBOX_MICROSOFT_PORT: must be a port number (0: any free port) or off")
+    return int(value), True
+
+
+def microsoft_ca_file_from_env() -> Path:
+    """SANDBOX_MICROSOFT_CA_FILE: where the Microsoft listener's CA PEM is written."""
+    value = os.environ.get("SANDBOX_MICROSOFT_CA_FILE", "").strip()
+    return Path(value) if value else Path(tempfile.gettempdir()) / DEFAULT_CA_NAME
+
+
+def _server_from_env(
+    host: str, http_port: int, smtp_port: int, microsoft_port: int | None
+) -> SandboxServer:
+    return SandboxServer(
+        host,
+        http_port,
+        smtp_port,
+        redirect_uris=redirect_uris_from_env(),
+        smtp_keep=smtp_keep_from_env(),
+        microsoft_port=microsoft_port,
+        microsoft_ca_file=microsoft_ca_file_from_env(),
+    )
+
+
+def start_from_env(host: str, http_port: int, smtp_port: int) -> SandboxServer:
+    """Start as configured; an unasked default Microsoft port that is taken falls back to a free
+    one, so a machine where 8443 is busy runs the sandbox as before."""
+    port, asked = microsoft_port_from_env()
+    server = _server_from_env(host, http_port, smtp_port, port)
+    try:
+        server.start()
+    except OSError as exc:
+        if asked or port is None or exc.errno != errno.EADDRINUSE:
+            raise
+        log.warning("sandbox.microsoft_port_taken", port=port)
+        server = _server_from_env(host, http_port, smtp_port, 0)
+        server.start()
+    return server
+
+
 def main(host: str, http_port: int, smtp_port: int) -> None:
     """Run the sandbox in the foreground until SIGINT or SIGTERM."""
     stop = threading.Event()
@@ -165,15 +223,12 @@ def main(host: str, http_port: int, smtp_port: int) -> None:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with SandboxServer(
-            host,
-            http_port,
-            smtp_port,
-            redirect_uris=redirect_uris_from_env(),
-            smtp_keep=smtp_keep_from_env(),
-        ):
+        server = start_from_env(host, http_port, smtp_port)
+        try:
             while not stop.wait(0.5):
                 pass
+        finally:
+            server.stop()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

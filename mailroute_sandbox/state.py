@@ -2,7 +2,8 @@
 
 It composes the account book, the OAuth grants (and the secrets issued and revocations asked,
 for tests), the send limiter, the injected faults, the
-counters, what each account "sent" through Gmail, open resumable upload sessions and the SMTP sink.
+counters, what each account "sent" through Gmail, open resumable upload sessions, the SMTP sink
+and the Microsoft part (`microsoft`).
 `reset()` puts it all back to the seeded defaults (registered redirect URIs are kept).
 """
 
@@ -21,6 +22,7 @@ from mailroute_sandbox.grants import GrantStore
 from mailroute_sandbox.issued import IssuedSecrets, RevocationLog
 from mailroute_sandbox.keys import SigningKeys
 from mailroute_sandbox.limits import FaultQueue, SendLimiter
+from mailroute_sandbox.microsoft.state import MicrosoftState
 from mailroute_sandbox.mime import JsonDict, parsed_message
 from mailroute_sandbox.smtp_sink import SmtpSink
 
@@ -176,6 +178,7 @@ class SandboxState:
         self.smtp = SmtpSink(smtp_keep)
         self.settings = SandboxSettings()
         self.sessions: dict[str, UploadSession] = {}
+        self.microsoft = MicrosoftState(self.redirect_uris)
 
     def redirect_uri_allowed(self, uri: str) -> bool:
         with self._lock:
@@ -217,5 +220,6 @@ class SandboxState:
         self.mailbox.reset()
         self.smtp.reset()
         self.settings = SandboxSettings()
+        self.microsoft.reset()
         with self._lock:
             self.sessions.clear()

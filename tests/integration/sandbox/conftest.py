@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import requests
+from microsoft_flows import Microsoft
 from sandbox_targets import GOOGLE_ENV, Target, close_http, google_target, sandbox_target
 
 from mailroute_sandbox.client import SandboxClient
@@ -16,6 +18,23 @@ from mailroute_sandbox.server import SandboxServer
 def sandbox_server() -> Iterator[SandboxServer]:
     with SandboxServer(http_port=0, smtp_port=0) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def microsoft_server() -> Iterator[SandboxServer]:
+    """A sandbox with its Microsoft TLS listener on a free port."""
+    with SandboxServer(http_port=0, smtp_port=0, microsoft_port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def microsoft(microsoft_server: SandboxServer) -> Iterator[Microsoft]:
+    """The Microsoft side of a freshly reset sandbox: controls, and a session trusting its CA."""
+    with SandboxClient(microsoft_server.base_url) as client, requests.Session() as http:
+        client.reset()
+        http.verify = str(microsoft_server.microsoft_ca_path)
+        http.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify` (microsoft_flows)
+        yield Microsoft(microsoft_server, client, http)
 
 
 @pytest.fixture
