@@ -1,0 +1,1 @@
+"""Microsoft 365: "Sign in with Microsoft" through msal, sending through Microsoft Graph."""
