@@ -23,6 +23,7 @@ MICROSOFT_SANDBOX_CLIENT_ID = "00000000-0000-4000-8000-00000000a11c"
 MICROSOFT_SANDBOX_CLIENT_SECRET = "sandbox-microsoft-client-secret"  # noqa: S105 - public demo value
 MICROSOFT_AUTHORITY = "https://login.microsoftonline.com/common"
 MICROSOFT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
+SANDBOX_MICROSOFT_URL = "https://127.0.0.1:8443"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ class MicrosoftSettings:
             _configured_secret=bool(secret),
         )
 
+    @classmethod
+    def sandbox(cls) -> MicrosoftSettings:
+        """The defaults: the sandbox's app on its default TLS listener."""
+        return cls.from_env({}, sandbox_microsoft_url=SANDBOX_MICROSOFT_URL)
+
     def problems(self) -> list[str]:
         """Each bad MICROSOFT_* variable, named with the rule it breaks."""
         found: list[str] = []
@@ -99,5 +105,7 @@ class MicrosoftSettings:
         return urlsplit(self.authority).path.strip("/").split("/")[0]
 
     def secret_values(self) -> tuple[str, ...]:
-        """The client secret, for the logs to blank wherever it would appear."""
-        return (self.client_secret,) if len(self.client_secret) >= 8 else ()
+        """The client secret, for the logs to blank wherever it would appear (the sandbox's
+        is a public demo value)."""
+        real = not self.uses_sandbox and len(self.client_secret) >= 8
+        return (self.client_secret,) if real else ()

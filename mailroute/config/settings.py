@@ -11,8 +11,10 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
+from mailroute.config.database_url import database_url_problems
+from mailroute.config.microsoft_settings import MicrosoftSettings
 from mailroute.config.rabbitmq_nodes import rabbitmq_problems, split_node_urls
 from mailroute.config.retention_settings import retention_problems
 from mailroute.config.secret_strength import secret_key_problem, token_keys_problems
@@ -45,6 +47,9 @@ class Settings:
     web_port: int = 8000
     sandbox_base_url: str = "http://127.0.0.1:8090"
     sandbox_smtp_port: int = 2525
+    # The sandbox's Microsoft part (a TLS listener); MICROSOFT_* (`microsoft_settings`).
+    sandbox_microsoft_url: str = "https://127.0.0.1:8443"
+    microsoft: MicrosoftSettings = dataclasses.field(default_factory=MicrosoftSettings.sandbox)
     google_client_id: str = ""
     google_client_secret: str = ""
     google_auth_uri: str = ""
@@ -164,7 +169,7 @@ class Settings:
         problems: list[str] = []
         for field in dataclasses.fields(cls):
             var = field.name.upper()
-            if var not in env or env[var] == "":
+            if var not in env or env[var] == "" or field.name == "microsoft":
                 continue
             raw = env[var]
             try:
@@ -172,6 +177,9 @@ class Settings:
             except ValueError as exc:
                 problems.append(f"{var}: {exc}")
         settings = cls(**values)  # type: ignore[arg-type]
+        sandbox = settings.sandbox_microsoft_url
+        microsoft = MicrosoftSettings.from_env(env, sandbox_microsoft_url=sandbox)
+        settings = dataclasses.replace(settings, microsoft=microsoft)
         problems.extend(settings._problems(env))
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
@@ -186,7 +194,8 @@ class Settings:
         ):
             if urlsplit(url).scheme not in schemes:
                 found.append(f"{var}: must be a URL with scheme {' or '.join(schemes)}")
-        found.extend(_database_url_problems(self.database_url))
+        found.extend(database_url_problems(self.database_url))
+        found.extend(self.microsoft.problems())
         found.extend(rabbitmq_problems(self.rabbitmq_url, self.rabbitmq_queue_type))
         if bool(self.google_client_id) != bool(self.google_client_secret):
             found.append("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET: set both or neither")
@@ -240,35 +249,12 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Every configured secret, for the logs to blank wherever one would appear."""
         found = [self.secret_key, *self.token_encryption_keys, self.oauth_client_secret]
+        found.extend(self.microsoft.secret_values())
         found.append(self.metrics_token)
         for url in (self.database_url, self.rabbitmq_url, self.smtp_url):
             found.append(urlsplit(url).password or "")
         found.extend(urlsplit(url).password or "" for url in self.rabbitmq_urls[1:])
         return tuple(value for value in found if len(value) >= 8)
-
-
-def _database_url_problems(url: str) -> list[str]:
-    """DATABASE_URL may list several hosts, tried in order (libpq's `host1:5432,host2:5432`):
-    each with an optional numeric port; the session asked for must take writes."""
-    parts = urlsplit(url)
-    hosts = parts.netloc.rpartition("@")[2]
-    found = []
-    for entry in hosts.split(",") if hosts else ():
-        bare = ":" not in entry or entry.endswith("]")  # no port, or an IPv6 address alone
-        host, port = (entry, "") if bare else entry.rsplit(":", 1)
-        if not entry:
-            found.append("DATABASE_URL: an empty entry in the list of hosts")
-        elif port and not (port.isdigit() and 0 < int(port) < 65536):
-            found.append(f"DATABASE_URL: port {port!r} of host {host!r} is not a port number")
-    query = dict(parse_qsl(parts.query))
-    session = query.get("target_session_attrs", "any")
-    if session not in ("any", "read-write", "primary"):
-        found.append(
-            f"DATABASE_URL: target_session_attrs={session!r}: mailroute writes, use read-write"
-        )
-    if not query.get("connect_timeout", "5").isdigit():
-        found.append("DATABASE_URL: connect_timeout must be a whole number of seconds")
-    return found
 
 
 def _parse(kind: object, raw: str) -> object:

@@ -158,3 +158,32 @@ def test_every_configured_secret_is_given_to_the_logs_to_blank() -> None:
         "db-password-1",
         "rabbit-password-2",
     }
+
+
+def test_microsoft_defaults_to_the_sandboxs_tls_listener_and_real_credentials_to_microsoft() -> (
+    None
+):
+    sandbox = Settings.from_env({"SANDBOX_MICROSOFT_URL": "https://127.0.0.1:9443"}).microsoft
+    assert sandbox.uses_sandbox
+    assert sandbox.authority == "https://127.0.0.1:9443/common"
+    assert sandbox.graph_url == "https://127.0.0.1:9443/graph/v1.0"
+    assert Settings().microsoft == Settings.from_env({}).microsoft
+
+    real = Settings.from_env(
+        {"MICROSOFT_CLIENT_ID": "app-id", "MICROSOFT_CLIENT_SECRET": "microsoft-secret-value"}
+    )
+    assert real.microsoft.authority == "https://login.microsoftonline.com/common"
+    assert real.microsoft.graph_url == "https://graph.microsoft.com/v1.0"
+    assert "microsoft-secret-value" in real.secret_values()
+    assert "microsoft-secret-value" not in repr(real)
+
+
+def test_bad_microsoft_variables_are_named_with_the_others() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(
+            {"MICROSOFT_CLIENT_ID": "app-id", "MICROSOFT_AUTHORITY": "http://login.example/common"}
+        )
+    assert "MICROSOFT_CLIENT_ID and MICROSOFT_CLIENT_SECRET: set both or neither" in str(
+        refused.value
+    )
+    assert "MICROSOFT_AUTHORITY: must be an https URL" in str(refused.value)
