@@ -16,7 +16,7 @@ from mailroute.core.oauth import (
     RefreshedToken,
 )
 from mailroute.core.ports import ConnectionBreaks
-from mailroute.core.records import ConnectionRecord, TokenSet
+from mailroute.core.records import ConnectionRecord, Renewed, TokenSet
 
 RevocationReason = Literal["revoke_access", "superseded", "refused_grant"]
 
@@ -55,11 +55,12 @@ class ConnectionStore(ConnectionBreaks, Protocol):
         connection_id: str,
         generation: int,
         still_fresh: Callable[[TokenSet], bool],
-        refresh: Callable[[TokenSet], tuple[str, datetime | None]],
+        refresh: Callable[[TokenSet], Renewed | tuple[str, datetime | None]],
     ) -> TokenSet | None:
         """Refresh the access token at most once across threads and processes, holding no
-        database connection or row lock while `refresh` calls Google; None when the
-        connection is not active (for this generation) any more."""
+        database connection or row lock while `refresh` calls the provider, storing the
+        rotated refresh credential when `refresh` returns one; None when the connection is
+        not active (for this generation) any more."""
         ...
 
 

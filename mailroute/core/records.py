@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from mailroute.core.connection import ConnectionState
 from mailroute.core.model import OutgoingEmail, Route
@@ -152,6 +152,20 @@ class ConnectionRecord:
     daily_cap: int
     has_refresh_token: bool
     provider: str = "gmail"  # registered in `core.providers`
+
+
+class Renewed(NamedTuple):
+    """What a refresh returns: the new access token and, when the provider rotated it (a
+    Microsoft refresh token replaces itself on every use, inside msal's serialized cache), the
+    new refresh credential, stored with the access token in one statement."""
+
+    access_token: str
+    expires_at: datetime | None
+    refresh_token: str | None = None
+
+    def __repr__(self) -> str:  # never let a token reach a log through repr()
+        rotated = self.refresh_token is not None
+        return f"Renewed(expires_at={self.expires_at!r}, rotated={rotated})"
 
 
 @dataclass(frozen=True)

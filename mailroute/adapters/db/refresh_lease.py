@@ -1,13 +1,13 @@
 """One access-token refresh per connection across threads and processes, with no database
-connection or row lock held while Google answers.
+connection or row lock held while the provider answers.
 
     1. read the tokens (one short statement); a token another caller stored that is still
        fresh is returned as it is;
     2. take the lease: one conditional UPDATE, committed at once, that succeeds only if no live
        lease is held and the access token is still the one read (nobody refreshed meanwhile);
     3. call Google with no pooled connection checked out;
-    4. store the token and clear the lease with one conditional UPDATE (ours, same generation,
-       still active).
+    4. store the token (and the refresh credential, when the provider rotated it) and clear
+       the lease with one conditional UPDATE (ours, same generation, still active).
 
 Callers that find the lease held poll briefly (a few short reads) until the holder's token is
 stored, or take over once the lease is free again (the holder failed) or expired (it died).
@@ -24,7 +24,9 @@ from typing import Any
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.errors import ProviderUnavailableError
-from mailroute.core.records import TokenSet
+from mailroute.core.records import Renewed, TokenSet
+
+Refresh = Callable[[TokenSet], Renewed | tuple[str, datetime | None]]
 
 # Longer than a refresh can take (google-auth's HTTP timeout is 15 s), so only a dead holder's
 # lease expires; waiters give up a little after it would have.
@@ -47,6 +49,14 @@ _TAKE = (
 _STORE = (
     "UPDATE mailbox_connections SET access_token_enc = %s, access_token_expires_at = %s,"
     " last_verified_at = now(), updated_at = now(),"
+    " refresh_lease_owner = NULL, refresh_lease_until = NULL"
+    " WHERE id = %s AND generation = %s AND state = 'active' AND refresh_lease_owner = %s"
+)
+# The same, with the rotated refresh credential (Microsoft's msal cache): the newest is always
+# the one stored, since only the lease holder refreshes.
+_STORE_ROTATED = (
+    "UPDATE mailbox_connections SET access_token_enc = %s, access_token_expires_at = %s,"
+    " refresh_token_enc = %s, last_verified_at = now(), updated_at = now(),"
     " refresh_lease_owner = NULL, refresh_lease_until = NULL"
     " WHERE id = %s AND generation = %s AND state = 'active' AND refresh_lease_owner = %s"
 )
@@ -73,7 +83,7 @@ class RefreshLease:
         connection_id: str,
         generation: int,
         still_fresh: Callable[[TokenSet], bool],
-        refresh: Callable[[TokenSet], tuple[str, datetime | None]],
+        refresh: Refresh,
     ) -> TokenSet | None:
         """Refresh the access token at most once across threads and processes.
 
@@ -111,7 +121,7 @@ class RefreshLease:
                 break
             if time.monotonic() > deadline:
                 raise ProviderUnavailableError(
-                    "another refresh of this Gmail connection's token did not finish in time",
+                    "another refresh of this connection's token did not finish in time",
                     code="token_refresh_busy",
                 )
             time.sleep(pause)
@@ -124,22 +134,26 @@ class RefreshLease:
         generation: int,
         owner: str,
         current: TokenSet,
-        refresh: Callable[[TokenSet], tuple[str, datetime | None]],
+        refresh: Refresh,
     ) -> TokenSet | None:
         try:
-            access_token, expires_at = refresh(current)  # Google's HTTP call: nothing held
+            renewed = Renewed(*refresh(current))  # the provider's HTTP call: nothing held
         except BaseException:
             with self._pool.connection() as conn:
                 conn.execute(_RELEASE, (connection_id, owner))
             raise
+        access_token, expires_at, rotated = renewed
         ciphertext = self._cipher.encrypt(access_token)
+        params: tuple[object, ...] = (ciphertext, expires_at)
+        statement = _STORE
+        if rotated is not None:
+            statement = _STORE_ROTATED
+            params = (*params, self._cipher.encrypt(rotated))
         with self._pool.connection() as conn:
-            stored = conn.execute(
-                _STORE, (ciphertext, expires_at, connection_id, generation, owner)
-            ).rowcount
+            stored = conn.execute(statement, (*params, connection_id, generation, owner)).rowcount
             if not stored and conn.execute(_STILL_ACTIVE, (connection_id, generation)).fetchone():
                 # Our lease expired and another caller took it: our token is good all the same.
                 stored = 1
         if not stored:
-            return None  # broken, revoked or re-authorized while Google answered
-        return TokenSet(current.refresh_token, access_token, expires_at)
+            return None  # broken, revoked or re-authorized while the provider answered
+        return TokenSet(rotated or current.refresh_token, access_token, expires_at)
