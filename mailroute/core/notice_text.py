@@ -1,6 +1,7 @@
-"""The one email a company's admins get when its Gmail connection breaks, in plain words.
+"""The one email a company's admins get when a mailbox connection breaks, in plain words, as
+its provider (`core.providers`) names things.
 
-It names the Gmail address, when and why it broke, what happens to emails meanwhile, where to
+It names the mailbox's address, when and why it broke, what happens to emails meanwhile, where to
 re-authorize, and that no further notice will come for this break.
 """
 
@@ -11,13 +12,14 @@ from datetime import UTC, datetime
 from html import escape
 
 from mailroute.core.connection import BrokenReason, explain
+from mailroute.core.providers import provider
 from mailroute.core.routing import SETTINGS_PATH
 
 SETTINGS_PAGE = "/settings/email"
 # What the notice adds after "Why:" for a reason that needs more words.
 _WHAT_IT_MEANS: dict[str, str] = {
     BrokenReason.TOKEN_UNREADABLE: (
-        "Nothing changed in the Google account: the authorization is still granted there, but "
+        "Nothing changed in the {account}: the authorization is still granted there, but "
         "mailroute cannot use it any more. Re-authorizing stores a new one that mailroute can "
         "read."
     ),
@@ -41,17 +43,22 @@ class BrokenConnection:
     broken_at: datetime
     default_while_broken: bool = False
     default_address: str = ""
+    provider: str = "gmail"
 
 
-def notice_message_id(connection_id: str, generation: int, domain: str) -> str:
+def notice_message_id(
+    connection_id: str, generation: int, domain: str, provider_name: str = "gmail"
+) -> str:
     """The same Message-ID for every attempt at the same notice, so a retry is recognisable."""
-    return f"<gmail-broken-{connection_id}-{generation}@{domain or 'mailroute.localhost'}>"
+    host = domain or "mailroute.localhost"
+    return f"<{provider_name}-broken-{connection_id}-{generation}@{host}>"
 
 
 def auth_broken_notice(broken: BrokenConnection, public_base_url: str) -> NoticeText:
     link = public_base_url.rstrip("/") + SETTINGS_PAGE
     when = broken.broken_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    why = explain(broken.reason)
+    why = explain(broken.reason, broken.provider)
+    mailbox = provider(broken.provider)
     if broken.default_while_broken:
         meanwhile = (
             f"Until it is re-authorized, emails that would go from {broken.address} are sent "
@@ -60,22 +67,29 @@ def auth_broken_notice(broken: BrokenConnection, public_base_url: str) -> Notice
     else:
         meanwhile = (
             f"Until it is re-authorized, every email sent from {broken.address} fails with the "
-            "error gmail_not_connected. Nothing is sent from another address in its place."
+            f"error {mailbox.not_connected_code}. Nothing is sent from another address in its"
+            " place."
         )
     paragraphs = [
         "Hello,",
-        f"the Gmail account {broken.address} that {broken.company_name} sends its email through "
-        f"is not connected any more since {when}.",
+        f"the {mailbox.label} account {broken.address} that {broken.company_name} sends its email"
+        f" through is not connected any more since {when}.",
         f"Why: {why}.",
-        *([_WHAT_IT_MEANS[broken.reason]] if broken.reason in _WHAT_IT_MEANS else []),
+        *(
+            [_WHAT_IT_MEANS[broken.reason].format(account=mailbox.account)]
+            if broken.reason in _WHAT_IT_MEANS
+            else []
+        ),
         meanwhile,
         f"To fix it, an admin opens {link} ({SETTINGS_PATH}) and clicks Re-authorize Sync, "
-        "signing in with the same Google account. The page then offers to retry the emails "
+        f"signing in with the same {mailbox.account}. The page then offers to retry the emails "
         "that failed meanwhile.",
         "This is the only notice for this break: no further email will come about it. If the "
         "account breaks again after being re-authorized, you will hear again.",
     ]
-    subject = f"Action needed: Gmail {broken.address} is not connected ({broken.company_name})"
+    subject = (
+        f"Action needed: {mailbox.label} {broken.address} is not connected ({broken.company_name})"
+    )
     # One paragraph a line: a 7bit part may not hold a line over 998 characters (RFC 5322).
     html = "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs)
     html = html.replace(escape(link), f'<a href="{escape(link)}">{escape(link)}</a>', 1)

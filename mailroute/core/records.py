@@ -193,6 +193,7 @@ class PendingNotice:
     recipients: tuple[str, ...]
     attempts: int
     correlation_id: str | None = None
+    provider: str = "gmail"
 
 
 @dataclass(frozen=True)

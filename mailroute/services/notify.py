@@ -56,6 +56,7 @@ def _send_notice(notice: PendingNotice, deps: Dependencies) -> None:
             broken_at=notice.broken_at,
             default_while_broken=notice.default_while_broken,
             default_address=default_address,
+            provider=notice.provider,
         ),
         settings.public_base_url,
     )
@@ -63,12 +64,14 @@ def _send_notice(notice: PendingNotice, deps: Dependencies) -> None:
     email = OutgoingEmail(
         id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{notice.connection_id}/{notice.generation}")),
         company_id=notice.company_id,
-        event_id=f"gmail-broken-{notice.generation}",
+        event_id=f"{notice.provider}-broken-{notice.generation}",
         subject=text.subject,
         to=notice.recipients,
         text=text.text,
         html=text.html,
-        message_id=notice_message_id(notice.connection_id, notice.generation, domain),
+        message_id=notice_message_id(
+            notice.connection_id, notice.generation, domain, notice.provider
+        ),
     )
     message = build_message(email, from_=settings.default_from)
     envelope = Envelope(

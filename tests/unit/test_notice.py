@@ -1,4 +1,4 @@
-"""The notice a company's admins get when its Gmail connection breaks."""
+"""The notice a company's admins get when a mailbox connection breaks, in its provider's words."""
 
 from __future__ import annotations
 
@@ -58,3 +58,22 @@ def test_the_notice_message_id_is_stable_per_break() -> None:
         "c1", 3, "mailroute.example"
     )
     assert notice_message_id("c1", 3, "m.example") != notice_message_id("c1", 4, "m.example")
+
+
+def test_a_microsoft_mailbox_notice_speaks_of_microsoft_and_its_own_error_code() -> None:
+    broken = BrokenConnection(
+        company_name="Acme Ltd",
+        address="billing@acme.onmicrosoft.example",
+        reason=BrokenReason.INACTIVE,
+        broken_at=BROKEN_AT,
+        provider="microsoft",
+    )
+    notice_ = auth_broken_notice(broken, "https://mail.example/")
+    assert notice_.subject.startswith("Action needed: Microsoft 365 billing@acme")
+    assert "the Microsoft 365 account billing@acme.onmicrosoft.example" in notice_.text
+    assert explain(BrokenReason.INACTIVE, "microsoft") in notice_.text
+    assert "fails with the error microsoft_not_connected" in notice_.text
+    assert "signing in with the same Microsoft account" in notice_.text
+    assert "Gmail" not in notice_.text
+    assert "Google" not in notice_.text
+    assert notice_message_id("c1", 2, "m.example", "microsoft").startswith("<microsoft-broken-")

@@ -36,7 +36,7 @@ class PostgresNotices:
             row = conn.execute(
                 "SELECT n.company_id, n.reason, n.attempts, n.created_at, c.name,"
                 " c.default_while_gmail_broken, n.address, n.broken_at, n.correlation_id,"
-                " g.connected_by"
+                " g.connected_by, g.provider"
                 " FROM auth_broken_notices n"
                 " JOIN companies c ON c.id = n.company_id"
                 " JOIN mailbox_connections g ON g.id = n.connection_id"
@@ -71,6 +71,7 @@ class PostgresNotices:
                 recipients=tuple(r["email"] for r in recipients),
                 attempts=row["attempts"],
                 correlation_id=row["correlation_id"],
+                provider=row["provider"],
             )
             try:
                 send(notice)
