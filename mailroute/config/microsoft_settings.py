@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-# The sandbox's app registration (mailroute_sandbox.microsoft holds the same values; the
-# product never imports the sandbox).
+# The sandbox's app registration (mailroute_sandbox.microsoft takes it from here; the product
+# never imports the sandbox).
 MICROSOFT_SANDBOX_CLIENT_ID = "00000000-0000-4000-8000-00000000a11c"
 MICROSOFT_SANDBOX_CLIENT_SECRET = "sandbox-microsoft-client-secret"  # noqa: S105 - public demo value
 MICROSOFT_AUTHORITY = "https://login.microsoftonline.com/common"

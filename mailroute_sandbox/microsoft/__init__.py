@@ -7,8 +7,14 @@ CA the sandbox makes at start. The controls live on the plain listener under
 `/_sandbox/microsoft/` (`controls`). The contract is docs/sandbox.md, "Microsoft".
 """
 
-MICROSOFT_SANDBOX_CLIENT_ID = "00000000-0000-4000-8000-00000000a11c"
-MICROSOFT_SANDBOX_CLIENT_SECRET = "sandbox-microsoft-client-secret"  # noqa: S105 - public demo value
+# The app registration is the product's sandbox default, as the Google part's is.
+from mailroute.config.microsoft_settings import (
+    MICROSOFT_SANDBOX_CLIENT_ID as MICROSOFT_SANDBOX_CLIENT_ID,
+)
+from mailroute.config.microsoft_settings import (
+    MICROSOFT_SANDBOX_CLIENT_SECRET as MICROSOFT_SANDBOX_CLIENT_SECRET,
+)
+
 GRAPH_RESOURCE = "https://graph.microsoft.com/"
 CONSUMERS_TENANT_ID = (
     "9188040d-6c67-4c5b-b112-36a304b66dad"  # Microsoft's tenant of personal accounts

@@ -17,6 +17,7 @@ from mailroute.adapters.microsoft.errors import (
     translate_token_error,
 )
 from mailroute.adapters.microsoft.graph_errors import GraphError, retry_time, translate_graph_error
+from mailroute.core.connection import explain
 from mailroute.core.errors import (
     MicrosoftAuthBrokenError,
     PermanentError,
@@ -81,8 +82,8 @@ def test_every_reason_has_an_explanation_for_an_admin() -> None:
         }
     }
     assert reasons == ms.REASONS
-    assert "90 days" in ms.explain(ms.INACTIVE)
-    assert ms.explain("something new") == "Microsoft no longer accepts the authorization"
+    assert "90 days" in explain(ms.INACTIVE, "microsoft")
+    assert explain("something new", "microsoft") == "Microsoft no longer accepts the authorization"
 
 
 def test_the_code_is_read_from_the_description_when_error_codes_is_missing() -> None:

@@ -23,8 +23,7 @@ from typing import Any, Literal
 
 import requests
 
-from mailroute.core.connection import BrokenReason
-from mailroute.core.connection import explain as explain_reason
+from mailroute.core.connection import BrokenReason, explain
 from mailroute.core.errors import (
     MailrouteError,
     MicrosoftAuthBrokenError,
@@ -102,11 +101,6 @@ _BROKEN_ERRORS = frozenset({"invalid_grant", "interaction_required", "consent_re
 _CLIENT_ERRORS = frozenset({"invalid_client", "unauthorized_client"})
 _TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 _LOOP_DETECTED = 50196
-
-
-def explain(reason: str | None) -> str:
-    """Why a Microsoft connection broke, in words an admin understands."""
-    return explain_reason(reason, "microsoft")
 
 
 class GraphTokenRejectedError(MicrosoftAuthBrokenError):
@@ -193,7 +187,8 @@ def translate_token_error(
     if error in _BROKEN_ERRORS:
         reason = broken_reason(result)
         return MicrosoftAuthBrokenError(
-            f"Microsoft refused the refresh token: {explain(reason)} ({said})", reason=reason
+            f"Microsoft refused the refresh token: {explain(reason, 'microsoft')} ({said})",
+            reason=reason,
         )
     return ProviderRejectedError(
         f"Microsoft refused the token refresh ({error}: {said})", code="microsoft_refused"
