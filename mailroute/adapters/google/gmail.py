@@ -39,7 +39,7 @@ from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError, MediaUploadSizeError
 from googleapiclient.http import MediaIoBaseUpload
 
-from mailroute.adapters.google.tokens import GmailTokens
+from mailroute.adapters.access_tokens import AccessTokens
 from mailroute.core.connection import BrokenReason
 from mailroute.core.errors import (
     GmailAuthBrokenError,
@@ -190,7 +190,7 @@ class GmailSender:
 
     def __init__(
         self,
-        tokens: GmailTokens,
+        tokens: AccessTokens,
         *,
         root_url: str,
         timeout: float = 30.0,

@@ -10,11 +10,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from mailroute.adapters.access_tokens import AccessTokens
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool, make_pool
 from mailroute.adapters.google.oauth import GoogleOAuth
-from mailroute.adapters.google.tokens import GmailTokens
 from mailroute.config.settings import Settings
 from mailroute.core.errors import ProviderUnavailableError
 from mailroute_sandbox.client import SandboxClient as GoogleSandbox
@@ -37,10 +37,10 @@ def slow_google(google: GoogleSandbox) -> Iterator[GoogleSandbox]:
     google.settings(token_latency_ms=0)
 
 
-def _tokens(pool: Pool, settings: Settings) -> tuple[PostgresConnections, GmailTokens]:
+def _tokens(pool: Pool, settings: Settings) -> tuple[PostgresConnections, AccessTokens]:
     store = PostgresConnections(pool, TokenCipher(settings.token_encryption_keys))
     oauth = GoogleOAuth(settings)
-    return store, GmailTokens(store, lambda refresh_token: oauth.refresh(refresh_token)[:2])
+    return store, AccessTokens(store, lambda refresh_token: oauth.refresh(refresh_token)[:2])
 
 
 def _refreshes(google: GoogleSandbox, account: str) -> int:
