@@ -16,13 +16,14 @@ from mailroute.adapters.microsoft.identity import (
     MSAL_RESERVED_SCOPES,
     REQUESTED_SCOPES,
     IdentityRefusal,
+    check_granted,
     expected_issuer,
     has_mail_send,
     identity_from_claims,
     mail_reading_scopes,
     unexpected_scopes,
 )
-from mailroute.adapters.microsoft.oauth import AccessToken, MicrosoftGrant, check_granted
+from mailroute.adapters.microsoft.oauth import AccessToken, MicrosoftGrant
 from mailroute.config.microsoft_settings import (
     MICROSOFT_SANDBOX_CLIENT_ID,
     MICROSOFT_SANDBOX_CLIENT_SECRET,

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mailroute.adapters.microsoft.errors import MicrosoftGrantRefusedError
 from mailroute.core.oauth import sender_address
 
 GRAPH_RESOURCE = "https://graph.microsoft.com/"
@@ -118,3 +119,23 @@ def identity_from_claims(claims: Mapping[str, Any]) -> MicrosoftIdentity:
         object_id=oid,
         name=name if isinstance(name, str) and name else None,
     )
+
+
+def check_granted(granted: tuple[str, ...]) -> None:
+    """Raise MicrosoftGrantRefusedError unless the grant sends mail and reads none."""
+    if not has_mail_send(granted):
+        raise MicrosoftGrantRefusedError(
+            "Microsoft 365 was not connected: the permission to send email (Mail.Send) was not"
+            " granted. Sign in again and accept it, or ask the Microsoft 365 administrator to"
+            " allow mailroute to send email.",
+            code="scope_missing",
+        )
+    reading = mail_reading_scopes(granted)
+    if reading:
+        raise MicrosoftGrantRefusedError(
+            "Microsoft 365 was not connected: Microsoft granted mailroute permissions that read"
+            f" mail ({', '.join(reading)}). mailroute only sends email; ask the Microsoft 365"
+            " administrator to remove those permissions from mailroute's consent, then sign in"
+            " again.",
+            code="scope_excess",
+        )

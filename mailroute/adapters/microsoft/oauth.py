@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 import msal
 import requests
 
+from mailroute.adapters.microsoft.credential import pack_credential, unpack_credential
 from mailroute.adapters.microsoft.errors import (
     CONSENT_MISSING,
     EXPIRED,
@@ -41,12 +42,13 @@ from mailroute.adapters.microsoft.identity import (
     MAIL_SEND,
     REQUESTED_SCOPES,
     MicrosoftIdentity,
+    check_granted,
     has_mail_send,
-    mail_reading_scopes,
 )
 from mailroute.config.microsoft_settings import MicrosoftSettings
 from mailroute.core.errors import MicrosoftAuthBrokenError
 from mailroute.core.oauth import AuthorizationStart
+from mailroute.core.records import Renewed
 
 HTTP_TIMEOUT_SECONDS = 15.0
 
@@ -80,6 +82,11 @@ class MicrosoftGrant:
     granted_scopes: tuple[str, ...]
     cache: str = field(repr=False)  # msal's serialized token cache (holds the refresh token)
     account_id: str  # msal's home_account_id: finds the account in `cache`
+
+    @property
+    def refresh_credential(self) -> str:
+        """What the connection stores (encrypted) as its refresh credential."""
+        return pack_credential(self.cache, self.account_id)
 
 
 class AccessToken(NamedTuple):
@@ -260,6 +267,15 @@ class MicrosoftOAuth:
         new_cache = token_cache.serialize() if token_cache.has_state_changed else None
         return AccessToken(str(result["access_token"]), _expires_at(result), new_cache)
 
+    def renew(self, credential: str, *, force_refresh: bool = False) -> Renewed:
+        """`access_token` for a stored credential (`pack_credential`): the access token, and
+        the re-packed credential when msal's cache changed (a rotated refresh token, to be
+        stored in the same statement as the access token)."""
+        cache, account_id = unpack_credential(credential)
+        token = self.access_token(cache, account_id, force_refresh=force_refresh)
+        rotated = None if token.new_cache is None else pack_credential(token.new_cache, account_id)
+        return Renewed(token.access_token, token.expires_at, rotated)
+
     def sign_out_url(self, post_logout_redirect_uri: str) -> str:
         """The end-session endpoint's URL: it signs the browser out of Microsoft. It does not
         revoke anything: Microsoft has no token revocation for these apps (revoking sessions
@@ -269,23 +285,3 @@ class MicrosoftOAuth:
         endpoint = self._verifier.end_session_endpoint()
         query = urlencode({"post_logout_redirect_uri": post_logout_redirect_uri})
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
-
-
-def check_granted(granted: tuple[str, ...]) -> None:
-    """Raise MicrosoftGrantRefusedError unless the grant sends mail and reads none."""
-    if not has_mail_send(granted):
-        raise MicrosoftGrantRefusedError(
-            "Microsoft 365 was not connected: the permission to send email (Mail.Send) was not"
-            " granted. Sign in again and accept it, or ask the Microsoft 365 administrator to"
-            " allow mailroute to send email.",
-            code="scope_missing",
-        )
-    reading = mail_reading_scopes(granted)
-    if reading:
-        raise MicrosoftGrantRefusedError(
-            "Microsoft 365 was not connected: Microsoft granted mailroute permissions that read"
-            f" mail ({', '.join(reading)}). mailroute only sends email; ask the Microsoft 365"
-            " administrator to remove those permissions from mailroute's consent, then sign in"
-            " again.",
-            code="scope_excess",
-        )
