@@ -43,7 +43,7 @@ from mailroute.core.ports import (
     Emails,
     EmailSweeps,
     Envelope,
-    GmailTransports,
+    MailboxTransports,
     MessageTransport,
     Notices,
     Outbox,
@@ -56,6 +56,7 @@ from mailroute.core.records import (
     Company,
     ConnectionRecord,
     DeliveryOutcome,
+    Mailbox,
     PendingNotice,
     Requeue,
     RouteTarget,
@@ -121,6 +122,7 @@ class GmailAccount:
     broken_reason: str | None = None
     broken_at: datetime | None = None
     connected_by: str | None = None  # the user's address (the real row holds the user's id)
+    provider: str = "gmail"
 
 
 class FakeCompanies(CompanyLookup):
@@ -130,7 +132,8 @@ class FakeCompanies(CompanyLookup):
     def __init__(self) -> None:
         self.companies: dict[str, Company] = {}
         self.admins: dict[str, list[str]] = {}
-        self.accounts: dict[str, GmailAccount] = {}  # by company id
+        self.accounts: dict[str, GmailAccount] = {}  # Gmail's, by company id
+        self.microsoft: dict[str, GmailAccount] = {}  # Microsoft 365's, by company id
         self.lookups = 0
 
     def add(
@@ -165,6 +168,22 @@ class FakeCompanies(CompanyLookup):
         self.accounts[company_id] = account
         return account
 
+    def connect_microsoft(
+        self,
+        company_id: str,
+        address: str,
+        *,
+        state: ConnectionState = "active",
+        generation: int = 1,
+    ) -> GmailAccount:
+        account = GmailAccount(
+            str(uuid.uuid4()), company_id, address, state, generation, provider="microsoft"
+        )
+        if state == "not_connected":
+            account.broken_reason, account.broken_at = "revoked", _now()
+        self.microsoft[company_id] = account
+        return account
+
     def reauthorize(self, company_id: str) -> GmailAccount:
         """Re-authorize Sync (`connect` on an existing row): active again, generation + 1."""
         account = self.accounts[company_id]
@@ -173,17 +192,25 @@ class FakeCompanies(CompanyLookup):
         return account
 
     def account(self, connection_id: str) -> GmailAccount | None:
-        return next((a for a in self.accounts.values() if a.id == connection_id), None)
+        every = [*self.accounts.values(), *self.microsoft.values()]
+        return next((a for a in every if a.id == connection_id), None)
 
     def sender_context(self, company_id: str) -> SenderContext | None:
         company = self.companies.get(company_id)
         if company is None:
             return None
-        account = self.accounts.get(company_id)
-        if account is None:
-            return SenderContext(company, None)
-        view = MailboxView(account.state, account.address, account.broken_reason)
-        return SenderContext(company, view, account.id, account.generation)
+        found = [d[company_id] for d in (self.accounts, self.microsoft) if company_id in d]
+        return SenderContext(
+            company,
+            tuple(
+                Mailbox(
+                    a.id,
+                    a.generation,
+                    MailboxView(a.state, a.address, a.broken_reason, provider=a.provider),
+                )
+                for a in found
+            ),
+        )
 
 
 @dataclass
@@ -415,6 +442,7 @@ class FakeEmails(Emails):
         provider_message_id: str | None = None,
         provider_thread_id: str | None = None,
         release_lease: str | None = None,
+        submitted_only: bool = False,
     ) -> int | None:
         with self._lock:
             row = self._claimed(claim.email.id, claim_key)
@@ -434,6 +462,7 @@ class FakeEmails(Emails):
                 possible_duplicate=row.possible_duplicate,
                 sent_at=row.sent_at,
                 correlation_id=claim.correlation_id,
+                submitted_only=submitted_only,
             )
             return self.outbox.add_event("email.sent", event.to_wire(), claim.correlation_id)
 
@@ -503,7 +532,7 @@ class FakeEmails(Emails):
     def note_broken_generation(self, email_id: str, generation: int | None) -> None:
         with self._lock:
             row = self.rows.get(email_id)
-            if row and row.status == "failed" and row.error_code == "gmail_not_connected":
+            if row and row.status == "failed" and (row.error_code or "").endswith("_not_connected"):
                 row.broken_generation = generation
 
     def mark_paced(
@@ -546,13 +575,15 @@ class FakeEmails(Emails):
             row.next_attempt_at, row.parked, row.broken_generation = None, False, None
             return True
 
-    def failed_while_not_connected(self, company_id: str, generation: int) -> list[str]:
+    def failed_while_not_connected(
+        self, company_id: str, generation: int, *, code: str = "gmail_not_connected"
+    ) -> list[str]:
         return [
             r.id
             for r in self.rows.values()
             if r.company_id == company_id
             and r.status == "failed"
-            and r.error_code == "gmail_not_connected"
+            and r.error_code == code
             and r.broken_generation == generation
         ]
 
@@ -779,9 +810,11 @@ class Handed:
 
 class FakeTransport(MessageTransport):
     """A provider: records what it accepted; `fail_next(error, times)` makes the next sends
-    raise that error (one of `core.errors`, as a real adapter translates its vendor's)."""
+    raise that error (one of `core.errors`, as a real adapter translates its vendor's).
+    `submitted_only`: it answers as Graph does, accepted without naming the message."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, submitted_only: bool = False) -> None:
+        self.submitted_only = submitted_only
         self.accepted: list[Handed] = []
         self.attempts = 0
         self._failures: list[MailrouteError] = []
@@ -800,21 +833,26 @@ class FakeTransport(MessageTransport):
                 number = len(self.accepted)
         if failure is not None:
             raise failure
+        if self.submitted_only:
+            return ProviderReceipt(submitted_only=True)
         return ProviderReceipt(message_id=f"provider-{number}")
 
 
-class FakeGmailTransports(GmailTransports):
-    """One `FakeTransport` per Gmail connection (`account(connection_id)`); the generation a
+class FakeMailboxTransports(MailboxTransports):
+    """One `FakeTransport` per mailbox connection (`account(connection_id)`); the generation a
     send was pinned to is recorded, not checked."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, submitted_only: bool = False) -> None:
+        self.submitted_only = submitted_only
         self.accounts: dict[str, FakeTransport] = {}
         self.pinned: list[tuple[str, int]] = []
         self._lock = threading.Lock()
 
     def account(self, connection_id: str) -> FakeTransport:
         with self._lock:
-            return self.accounts.setdefault(connection_id, FakeTransport())
+            return self.accounts.setdefault(
+                connection_id, FakeTransport(submitted_only=self.submitted_only)
+            )
 
     def for_connection(self, connection_id: str, generation: int) -> MessageTransport:
         self.pinned.append((connection_id, generation))
@@ -896,7 +934,10 @@ class InMemory:
     outbox: FakeOutbox = field(default_factory=FakeOutbox)
     queue: FakeQueue = field(default_factory=FakeQueue)
     smtp: FakeTransport = field(default_factory=FakeTransport)
-    gmail: FakeGmailTransports = field(default_factory=FakeGmailTransports)
+    gmail: FakeMailboxTransports = field(default_factory=FakeMailboxTransports)
+    microsoft_mailboxes: FakeMailboxTransports = field(
+        default_factory=lambda: FakeMailboxTransports(submitted_only=True)
+    )
     emails: FakeEmails = field(init=False)
     notices: FakeNotices = field(init=False)
     breaks: FakeBreaks = field(init=False)
@@ -923,7 +964,7 @@ def make_dependencies(fakes: InMemory | None = None, **overrides: Any) -> Depend
         outbox=fakes.outbox,
         breaks=fakes.breaks,
         notices=fakes.notices,
-        gmail=fakes.gmail,
+        mailboxes={"gmail": fakes.gmail, "microsoft": fakes.microsoft_mailboxes},
     )
     return dataclasses.replace(deps, **overrides)
 

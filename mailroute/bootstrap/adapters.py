@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import dramatiq
 
+from mailroute.adapters.access_tokens import AccessTokens
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.companies import RecentSenderContexts, sender_context
 from mailroute.adapters.db.connections import PostgresConnections
@@ -18,7 +19,9 @@ from mailroute.adapters.db.pending_revocations import PostgresPendingRevocations
 from mailroute.adapters.db.pool import Pool, make_pool
 from mailroute.adapters.google.gmail import GmailSender
 from mailroute.adapters.google.oauth import GoogleOAuth
-from mailroute.adapters.google.tokens import GmailTokens
+from mailroute.adapters.microsoft.graph import GraphSender
+from mailroute.adapters.microsoft.oauth import MicrosoftOAuth
+from mailroute.adapters.microsoft.transport import MicrosoftSender
 from mailroute.adapters.pacing_metrics import PrometheusPacingMetrics
 from mailroute.adapters.rabbitmq.publisher import PikaPublisher
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues
@@ -26,7 +29,7 @@ from mailroute.adapters.rabbitmq.relay import OutboxRelay, RelayInBackground
 from mailroute.adapters.smtp import SmtpSender, SmtpServer
 from mailroute.bootstrap.broker import queue_type
 from mailroute.config.settings import Settings
-from mailroute.core.pacing import PacingPolicy
+from mailroute.core.pacing import PacingPolicy, microsoft_policy
 from mailroute.core.ports import Outbox
 from mailroute.core.retry import RetryPolicy
 from mailroute.services.connections import GmailConnections
@@ -84,6 +87,44 @@ def gmail_connections(
     )
 
 
+# Graph's request timeout; a send's pacing lease outlives a refresh and a few of them.
+GRAPH_TIMEOUT_SECONDS = 30.0
+
+
+def microsoft_redirect_uri(settings: Settings) -> str:
+    return settings.public_base_url.rstrip("/") + "/oauth/microsoft/callback"
+
+
+def microsoft_oauth(settings: Settings) -> MicrosoftOAuth:
+    return MicrosoftOAuth(settings.microsoft, redirect_uri=microsoft_redirect_uri(settings))
+
+
+def microsoft_connection_store(settings: Settings, pool: Pool) -> PostgresConnections:
+    """The Microsoft 365 connections store (the same table, scoped to the provider)."""
+    return PostgresConnections(
+        pool, TokenCipher(settings.token_encryption_keys), provider="microsoft"
+    )
+
+
+def microsoft_sender(settings: Settings, pool: Pool) -> MicrosoftSender:
+    """Sending through Microsoft Graph as connected mailboxes: tokens from each connection's
+    stored msal cache (rotations stored as they happen), one Graph client per process."""
+    oauth = microsoft_oauth(settings)
+    tokens = AccessTokens(
+        microsoft_connection_store(settings, pool),
+        oauth.renew,
+        forced=lambda credential: oauth.renew(credential, force_refresh=True),
+        provider="microsoft",
+        margin=timedelta(seconds=settings.gmail_token_refresh_margin_seconds),
+    )
+    graph = GraphSender(
+        settings.microsoft.graph_url,
+        ca_file=settings.microsoft.ca_file,
+        timeout=GRAPH_TIMEOUT_SECONDS,
+    )
+    return MicrosoftSender(tokens, graph, oauth=oauth)
+
+
 def dependencies(
     settings: Settings,
     broker: dramatiq.Broker,
@@ -97,7 +138,7 @@ def dependencies(
     (`relay_in_background`); elsewhere right after their commit."""
     relay = outbox_relay(settings, pool)
     oauth = GoogleOAuth(settings)
-    tokens = GmailTokens(
+    tokens = AccessTokens(
         connections,
         lambda refresh_token: oauth.refresh(refresh_token)[:2],
         margin=timedelta(seconds=settings.gmail_token_refresh_margin_seconds),
@@ -117,25 +158,34 @@ def dependencies(
         breaks=connections,
         notices=PostgresNotices(pool),
         retry_policy=RetryPolicy(max_attempts=settings.smtp_max_attempts, base_seconds=retry_base),
-        gmail_retry_policy=RetryPolicy(
+        mailbox_retry_policy=RetryPolicy(
             max_attempts=settings.gmail_max_attempts, base_seconds=retry_base
         ),
-        gmail=GmailSender(
-            tokens,
-            root_url=settings.google_endpoint("gmail_root_url"),
-            timeout=settings.gmail_timeout_seconds,
-            upload_threshold=settings.gmail_upload_threshold_bytes,
-            resumable_threshold=settings.gmail_resumable_threshold_bytes,
-        ),
+        mailboxes={
+            "gmail": GmailSender(
+                tokens,
+                root_url=settings.google_endpoint("gmail_root_url"),
+                timeout=settings.gmail_timeout_seconds,
+                upload_threshold=settings.gmail_upload_threshold_bytes,
+                resumable_threshold=settings.gmail_resumable_threshold_bytes,
+            ),
+            "microsoft": microsoft_sender(settings, pool),
+        },
         max_scheduled_delay_seconds=settings.max_scheduled_retry_seconds,
         pacing=PostgresPacing(pool),
-        pacing_policy=PacingPolicy(
-            sends_per_minute=settings.gmail_sends_per_minute,
-            max_concurrent=settings.gmail_max_concurrent_sends,
-            max_delay_seconds=settings.max_scheduled_retry_seconds,
-            # A lease outlives the slowest send: a token refresh and the request's own timeout.
-            lease_seconds=4 * settings.gmail_timeout_seconds,
-        ),
+        pacing_policies={
+            "gmail": PacingPolicy(
+                sends_per_minute=settings.gmail_sends_per_minute,
+                max_concurrent=settings.gmail_max_concurrent_sends,
+                max_delay_seconds=settings.max_scheduled_retry_seconds,
+                # A lease outlives the slowest send: a token refresh and the request's timeout.
+                lease_seconds=4 * settings.gmail_timeout_seconds,
+            ),
+            "microsoft": microsoft_policy(
+                max_delay_seconds=settings.max_scheduled_retry_seconds,
+                lease_seconds=4 * GRAPH_TIMEOUT_SECONDS,
+            ),
+        },
         pacing_metrics=PrometheusPacingMetrics(),
         recent_sender_context=RecentSenderContexts(
             lambda company_id: sender_context(pool, company_id)

@@ -1,4 +1,9 @@
-"""Pacing arithmetic for sends through one Gmail account: slots, the concurrency cap, the daily cap.
+"""Pacing arithmetic for sends through one mailbox: slots, the concurrency cap, the daily cap.
+
+Written for Gmail's limits (below) and used with each provider's own policy: Exchange Online
+allows 30 messages a minute, 10,000 recipients in a rolling day and 4 concurrent requests per
+mailbox, so a Microsoft mailbox's policy is 30/min, 4 concurrent, and a daily cap counted in
+recipients (`send_weight`).
 
 Google allows one user 15,000 quota units a minute and `messages.send` costs 100, so at most 150
 sends in any 60 seconds; a few concurrent requests per user; and 500 (consumer) to 2,000
@@ -94,6 +99,21 @@ class PacingPolicy:
         """The most sends any 60-second window can see under this policy (see the docstring)."""
         spread = 60.0 + self.early_seconds + self.grace_seconds
         return int(self.sends_per_minute * spread / 60.0) + 1
+
+
+def microsoft_policy(
+    *, max_delay_seconds: float = 300.0, lease_seconds: float = 120.0
+) -> PacingPolicy:
+    """A Microsoft mailbox's default policy, under Exchange Online's limits: 30 messages a
+    minute (28 slots a minute: with a slot's early and late margins at most 29 sends fall in any
+    60 seconds), 4 concurrent requests, 10,000 recipients in a rolling day."""
+    return PacingPolicy(
+        sends_per_minute=28.0,
+        max_concurrent=4,
+        daily_cap=10_000,
+        max_delay_seconds=max_delay_seconds,
+        lease_seconds=lease_seconds,
+    )
 
 
 @dataclass(frozen=True)
@@ -201,22 +221,38 @@ Refusal = AtConcurrencyCap | DailyCapReached
 
 
 def why_refused(
-    start: SendStart, policy: PacingPolicy, rng: random.Random | None = None
+    start: SendStart, policy: PacingPolicy, rng: random.Random | None = None, weight: int = 1
 ) -> Refusal:
-    """A send that did not start: the daily cap (wait for the window), else the concurrency cap."""
+    """A send that did not start: the daily cap (wait for the window to have room for its
+    `weight`), else the concurrency cap."""
     sent = sends_in_window(start.day_buckets, start.now)
-    if sent >= policy.daily_cap:
-        return DailyCapReached(
-            window_frees_at(start.day_buckets, start.now, policy.daily_cap), sent
-        )
+    if sent + weight > policy.daily_cap:
+        room_for = policy.daily_cap - weight + 1
+        return DailyCapReached(window_frees_at(start.day_buckets, start.now, room_for), sent)
     return AtConcurrencyCap(busy_delay(policy, rng))
 
 
-def daily_cap_message(account: str | None, cap: int, frees_at: datetime) -> str:
+def send_weight(recipients: int, *, counts_recipients: bool, daily_cap: int) -> int:
+    """What one message counts against its account's daily cap: 1, or its recipients where
+    the provider counts those (Exchange Online: a message to 5 people counts 5), never more
+    than the cap itself (a message to more people than the cap goes alone in a window)."""
+    weight = max(1, recipients) if counts_recipients else 1
+    return min(weight, daily_cap)
+
+
+def daily_cap_message(
+    account: str | None,
+    cap: int,
+    frees_at: datetime,
+    *,
+    label: str = "Gmail",
+    counts_recipients: bool = False,
+) -> str:
     """The row's message while an email waits for the daily cap, in an admin's words."""
-    who = f"Gmail account {account}" if account else "The company's Gmail account"
+    who = f"{label} account {account}" if account else f"The company's {label} account"
+    what = "recipients" if counts_recipients else "emails"
     return (
-        f"{who} has sent its daily cap of {cap} emails in the last 24 hours; this email waits "
+        f"{who} has sent its daily cap of {cap} {what} in the last 24 hours; this email waits "
         f"until {frees_at:%Y-%m-%d %H:%M} UTC. To send such emails from the default address "
-        "instead, turn on sending from the default address while Gmail is not usable."
+        f"instead, turn on sending from the default address while {label} is not usable."
     )

@@ -41,6 +41,9 @@ class ProviderReceipt:
 
     message_id: str | None = None
     thread_id: str | None = None
+    # The provider accepted the message for delivery without naming it (Microsoft Graph's 202):
+    # submitted, not delivered, and there is no provider id to look it up by.
+    submitted_only: bool = False
 
 
 class MessageTransport(Protocol):
@@ -49,8 +52,8 @@ class MessageTransport(Protocol):
     def send(self, message: bytes, envelope: Envelope) -> ProviderReceipt: ...
 
 
-class GmailTransports(Protocol):
-    """A transport that sends as one Gmail connection (its generation pinned)."""
+class MailboxTransports(Protocol):
+    """A transport that sends as one mailbox connection (its generation pinned)."""
 
     def for_connection(self, connection_id: str, generation: int) -> MessageTransport: ...
 
@@ -140,6 +143,7 @@ class EmailClaims(Protocol):
         provider_message_id: str | None = None,
         provider_thread_id: str | None = None,
         release_lease: str | None = None,
+        submitted_only: bool = False,
     ) -> int | None: ...
 
     def mark_retrying(
@@ -187,7 +191,9 @@ class EmailRetries(Protocol):
         self, email_id: str, company_id: str, *, route: Route, from_address: str
     ) -> bool: ...
 
-    def failed_while_not_connected(self, company_id: str, generation: int) -> list[str]: ...
+    def failed_while_not_connected(
+        self, company_id: str, generation: int, *, code: str = "gmail_not_connected"
+    ) -> list[str]: ...
 
 
 class RecentEmails(Protocol):
@@ -222,7 +228,9 @@ class Pacing(Protocol):
 
     def reserve(self, connection_id: str, email_id: str, policy: PacingPolicy) -> Reservation: ...
 
-    def start_send(self, connection_id: str, email_id: str, policy: PacingPolicy) -> SendStart: ...
+    def start_send(
+        self, connection_id: str, email_id: str, policy: PacingPolicy, weight: int = 1
+    ) -> SendStart: ...
 
     def end_send(self, connection_id: str, email_id: str) -> None: ...
 

@@ -16,6 +16,8 @@ class Provider:
     name: str
     label: str  # how the page and the messages name its mailboxes: "Gmail account …"
     account: str  # whose authorization it is: "the Google account"
+    # Its daily cap counts recipients, not messages (Exchange Online: 10,000 recipients a day).
+    counts_recipients: bool = False
 
     @property
     def not_connected_code(self) -> str:
@@ -23,7 +25,7 @@ class Provider:
 
 
 GMAIL = Provider("gmail", "Gmail", "Google account")
-MICROSOFT = Provider("microsoft", "Microsoft 365", "Microsoft account")
+MICROSOFT = Provider("microsoft", "Microsoft 365", "Microsoft account", counts_recipients=True)
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (GMAIL, MICROSOFT)}
 
 

@@ -23,7 +23,12 @@ class Company:
     id: str
     name: str
     reply_to: str
+    # "Send from the default address while a mailbox is not usable" (the name is kept from
+    # when Gmail was the only mailbox: it holds for every provider).
     default_while_gmail_broken: bool = False
+    # The mailbox `auto` sends from when it is connected (a name in `core.providers`); None:
+    # the first connected in the registry's order.
+    primary_provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,13 +42,33 @@ class Principal:
 
 
 @dataclass(frozen=True)
+class Mailbox:
+    """One of a company's mailbox connections, as routing and sending need it."""
+
+    id: str
+    generation: int
+    view: MailboxView
+
+    @property
+    def provider(self) -> str:
+        return self.view.provider
+
+
+@dataclass(frozen=True)
 class SenderContext:
-    """What routing needs to know about a company, read in one query."""
+    """What routing needs to know about a company, read in one query: the company and each of
+    its mailbox connections (at most one per provider)."""
 
     company: Company
-    connection: MailboxView | None
-    connection_id: str | None = None
-    connection_generation: int | None = None
+    mailboxes: tuple[Mailbox, ...] = ()
+
+    def mailbox(self, provider: str) -> Mailbox | None:
+        """The company's connection to `provider`, in whatever state, or None."""
+        return next((m for m in self.mailboxes if m.provider == provider), None)
+
+    @property
+    def views(self) -> list[MailboxView]:
+        return [m.view for m in self.mailboxes]
 
 
 @dataclass(frozen=True)
@@ -78,7 +103,7 @@ class Claim:
     route: Route
     from_address: str
     possible_duplicate: bool
-    # The company and its Gmail connection as they were at the claim (Gmail claims only).
+    # The company and its mailboxes as they were at the claim (mailbox claims only).
     sender: SenderContext | None = None
     correlation_id: str | None = None
 
@@ -123,6 +148,8 @@ class EmailView:
                 else None
             ),
             "provider_message_id": self.provider_message_id,
+            # Graph's 202: submitted for delivery, no provider id, no delivery report.
+            "submitted_only": self.status == "sent" and self.route == "microsoft",
             "message_id": self.message_id or None,  # set when the email is routed
             "possible_duplicate": self.possible_duplicate,
             "created_at": self.created_at.isoformat(),
@@ -149,7 +176,7 @@ class ConnectionRecord:
     broken_reason: str | None
     broken_at: datetime | None
     access_token_expires_at: datetime | None
-    daily_cap: int
+    daily_cap: int | None  # None: the provider's default
     has_refresh_token: bool
     provider: str = "gmail"  # registered in `core.providers`
 

@@ -153,7 +153,11 @@ class EmailRequested(_Wire):
             raise InvalidEventError(field_problems(exc)) from None
 
 
-Route = Literal["gmail", "default"]
+Route = Literal["gmail", "microsoft", "default"]
+# The mailbox provider a connection event is about (`mailroute.core.providers`). Events that
+# existed before a second provider keep their names (`GmailConnectionChanged` is the event of
+# any mailbox connection) and default this field to "gmail", so older consumers keep working.
+Provider = Literal["gmail", "microsoft"]
 
 
 class EmailSent(_Wire):
@@ -169,6 +173,9 @@ class EmailSent(_Wire):
     possible_duplicate: bool = False
     sent_at: datetime
     correlation_id: str | None = None
+    # The provider accepted the message for delivery without naming it (Microsoft Graph answers
+    # 202 with no id): submitted, not delivered; `provider_message_id` is then null.
+    submitted_only: bool = False
 
 
 class EmailFailed(_Wire):
@@ -186,7 +193,7 @@ class EmailFailed(_Wire):
 
 
 class AuthBroken(_Wire):
-    """A Gmail connection moved active → not_connected; one per (connection, generation)."""
+    """A mailbox connection moved active → not_connected; one per (connection, generation)."""
 
     type_name: ClassVar[str] = "AuthBroken"
 
@@ -199,9 +206,13 @@ class AuthBroken(_Wire):
     # the break (the send of one email, or the clock's check).
     address: str | None = None
     correlation_id: str | None = None
+    provider: Provider = "gmail"
 
 
 class GmailConnectionChanged(_Wire):
+    """A mailbox connection changed state (the name is kept from when Gmail was the only
+    provider; `provider` says which)."""
+
     type_name: ClassVar[str] = "GmailConnectionChanged"
 
     connection_id: str
@@ -211,6 +222,7 @@ class GmailConnectionChanged(_Wire):
     address: str | None = None
     reason: str | None = None
     changed_at: datetime
+    provider: Provider = "gmail"
 
 
 Event = EmailRequested | EmailSent | EmailFailed | AuthBroken | GmailConnectionChanged

@@ -9,14 +9,16 @@ from typing import Final
 
 DISPATCH: Final = "dispatch"
 GMAIL: Final = "gmail"
+MICROSOFT: Final = "microsoft"
 SMTP: Final = "smtp"
 NOTIFY: Final = "notify"
 WEBHOOKS: Final = "webhooks"
-ALL_QUEUES: Final = (DISPATCH, GMAIL, SMTP, NOTIFY, WEBHOOKS)
+ALL_QUEUES: Final = (DISPATCH, GMAIL, MICROSOFT, SMTP, NOTIFY, WEBHOOKS)
 
 DISPATCH_EMAIL: Final = "mailroute.dispatch_email"  # a producer's EmailRequested
 ROUTE_EMAIL: Final = "mailroute.route_email"  # an email stored at intake, by id
 SEND_VIA_GMAIL: Final = "mailroute.send_via_gmail"
+SEND_VIA_MICROSOFT: Final = "mailroute.send_via_microsoft"
 SEND_VIA_SMTP: Final = "mailroute.send_via_smtp"
 NOTIFY_ADMINS_ONCE: Final = "mailroute.notify_admins_once"
 # Outcome webhooks: one delivery by id; the one notice of an endpoint disabled.
@@ -24,4 +26,8 @@ DELIVER_WEBHOOK: Final = "mailroute.deliver_webhook"
 NOTIFY_WEBHOOK_DISABLED: Final = "mailroute.notify_webhook_disabled"
 
 # Route of an email -> (queue, actor) that sends it.
-SENDERS: Final = {"gmail": (GMAIL, SEND_VIA_GMAIL), "default": (SMTP, SEND_VIA_SMTP)}
+SENDERS: Final = {
+    "gmail": (GMAIL, SEND_VIA_GMAIL),
+    "microsoft": (MICROSOFT, SEND_VIA_MICROSOFT),
+    "default": (SMTP, SEND_VIA_SMTP),
+}

@@ -4,7 +4,7 @@ Two ways in, one decision: `route_stored` routes an email the intake stored (its
 dispatch queue), `dispatch_requested` stores and routes at once an `EmailRequested` a producer
 published on the queue itself. Also the way back: `redispatch_failed` (POST /v1/emails/{id}/retry)
 and `retry_failed_while_not_connected` (the settings page's "Retry N emails that failed while
-Gmail was not connected") route a failed email again, with the same Message-ID.
+the mailbox was not connected") route a failed email again, with the same Message-ID.
 
 A broken connection found here needs no notice of its own: the break that made it broken
 opened the notice, in the same transaction.
@@ -18,14 +18,16 @@ from typing import Any, NoReturn
 import structlog
 
 from mailroute.core.errors import PermanentError
-from mailroute.core.mime import bare_address, email_id_for, from_header, message_id_for
+from mailroute.core.mime import email_id_for, message_id_for
+from mailroute.core.providers import provider
 from mailroute.core.records import RouteTarget, SenderContext
 from mailroute.core.retention import ContentPurgedError
-from mailroute.core.routing import RouteDecision, decide_route
+from mailroute.core.routing import RouteDecision
 from mailroute.events import EmailRequested, InvalidEventError, UnreadableEventError, read_event
 from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.intake import IdempotencyConflictError
+from mailroute.services.route_choice import broken_generation, decide, from_address_for
 
 log = structlog.get_logger(__name__)
 
@@ -42,22 +44,6 @@ class DispatchOutcome:
     status: str
     route: str | None
     created: bool
-
-
-def _decide(choice: str, context: SenderContext) -> RouteDecision:
-    return decide_route(
-        choice,
-        [context.connection] if context.connection else [],
-        default_while_broken=context.company.default_while_gmail_broken,
-    )
-
-
-def _from_address(decision: RouteDecision, context: SenderContext, default_from: str) -> str:
-    """Gmail's address on the Gmail route; a failed route (Gmail not connected) still records
-    the Gmail From it would have used; the default address otherwise."""
-    if decision.route != "default" and context.connection and context.connection.address:
-        return from_header(context.company.name, context.connection.address)
-    return from_header(context.company.name, bare_address(default_from))
 
 
 def _failure(decision: RouteDecision) -> tuple[str, str] | None:
@@ -95,8 +81,8 @@ def route_stored(email_id: str, deps: Dependencies) -> DispatchOutcome | None:
 
 def _route_accepted(target: RouteTarget, deps: Dependencies) -> DispatchOutcome:
     context = target.context
-    decision = _decide(target.sender_choice, context)
-    from_address = _from_address(decision, context, deps.settings.default_from)
+    decision = decide(target.sender_choice, context)
+    from_address = from_address_for(decision, context, deps.settings.default_from)
     failure = _failure(decision)
     moved, outbox_id = deps.emails.set_route(
         target,
@@ -109,7 +95,7 @@ def _route_accepted(target: RouteTarget, deps: Dependencies) -> DispatchOutcome:
     if outbox_id is not None:
         deps.outbox.publish_stored([outbox_id])
     if moved and failure is not None:
-        deps.emails.note_broken_generation(target.email_id, context.connection_generation)
+        deps.emails.note_broken_generation(target.email_id, broken_generation(decision, context))
     status = "failed" if failure else "queued"
     if moved and decision.route is not None:
         deps.queue.schedule_send(
@@ -128,13 +114,13 @@ def _route(event: EmailRequested, deps: Dependencies) -> tuple[SenderContext, Ro
     if deps.recent_sender_context is not None:
         recent = deps.recent_sender_context(event.company_id)
         if recent is not None:
-            decision = _decide(event.sender, recent)
+            decision = decide(event.sender, recent)
             if decision.route is not None and not decision.connection_broken:
                 return recent, decision
     context = deps.sender_context(event.company_id)
     if context is None:
         return None
-    return context, _decide(event.sender, context)
+    return context, decide(event.sender, context)
 
 
 def _reject(
@@ -169,7 +155,7 @@ def dispatch_requested(
     email_id = email_id_for(event.company_id, event.event_id)
     structlog.contextvars.bind_contextvars(company_id=event.company_id, email_id=email_id)
     context, decision = routed
-    from_address = _from_address(decision, context, deps.settings.default_from)
+    from_address = from_address_for(decision, context, deps.settings.default_from)
     failure = _failure(decision)
     result, outbox_id = deps.emails.store(
         event,
@@ -186,7 +172,7 @@ def dispatch_requested(
     if outbox_id is not None:
         deps.outbox.publish_stored([outbox_id])
     if failure is not None and result.created:
-        deps.emails.note_broken_generation(result.email_id, context.connection_generation)
+        deps.emails.note_broken_generation(result.email_id, broken_generation(decision, context))
     if result.status == "queued" and result.route is not None:
         # New, or stored by an earlier delivery that may have died before queueing it:
         # queueing twice is harmless, the sender's claim lets only one send.
@@ -233,16 +219,17 @@ def _redispatch(
     context = deps.sender_context(company_id)
     if context is None:
         return RetryRefused(404, "not_found", "company_id", "known_company", "no such company")
-    decision = _decide(sender_choice, context)
+    decision = decide(sender_choice, context)
     if decision.route is None:
+        code = decision.error_code or "not_routable"
         return RetryRefused(
             409,
-            decision.error_code or "not_routable",
+            code,
             "sender",
-            "gmail_connected",
+            code.removesuffix("_not_connected") + "_connected",  # gmail_connected, …
             decision.error_message or "the email cannot be routed now",
         )
-    from_address = _from_address(decision, context, deps.settings.default_from)
+    from_address = from_address_for(decision, context, deps.settings.default_from)
     if not deps.emails.redispatch(
         email_id, company_id, route=decision.route, from_address=from_address
     ):
@@ -255,17 +242,20 @@ def _redispatch(
 
 
 def failed_while_not_connected(company_id: str, deps: Dependencies) -> list[str]:
-    """Emails that failed gmail_not_connected during the last break, now that Gmail is active
-    again (re-authorized: the broken generation is the one before the current)."""
+    """Emails that failed `<provider>_not_connected` during the last break of a mailbox that is
+    active again (re-authorized: the broken generation is the one before the current)."""
     context = deps.sender_context(company_id)
-    if (
-        context is None
-        or context.connection is None
-        or context.connection.state != "active"
-        or context.connection_generation is None
-    ):
+    if context is None:
         return []
-    return deps.emails.failed_while_not_connected(company_id, context.connection_generation - 1)
+    found: list[str] = []
+    for mailbox in context.mailboxes:
+        if mailbox.view.state == "active":
+            found += deps.emails.failed_while_not_connected(
+                company_id,
+                mailbox.generation - 1,
+                code=provider(mailbox.provider).not_connected_code,
+            )
+    return found
 
 
 def count_failed_while_not_connected(company_id: str, deps: Dependencies) -> int:

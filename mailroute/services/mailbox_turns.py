@@ -1,14 +1,17 @@
-"""A claimed Gmail email's turn on its account: the pacing slot and the send lease
-(`core.pacing`), or the wait it is put back for.
+"""A claimed mailbox email's turn on its account: the pacing slot and the send lease
+(`core.pacing`), or the wait it is put back for. The same for every provider, each with its own
+policy (`Dependencies.pacing_policies`); a provider whose daily cap counts recipients counts a
+message as its recipients.
 
 Pacing never waits in a thread: an email whose slot is ahead (or whose account is at its
 concurrency cap) is put back on the queue with a delay and the thread moves on; one past the
 daily cap is parked until the window frees, or goes from the default address when the company
-chose "send from the default address while Gmail is not usable".
+chose "send from the default address while the mailbox is not usable".
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -23,33 +26,45 @@ from mailroute.core.pacing import (
     WaitForSlot,
     daily_cap_message,
     decide_slot,
+    send_weight,
     why_refused,
 )
-from mailroute.core.records import Claim, SenderContext
+from mailroute.core.providers import provider
+from mailroute.core.records import Claim, Mailbox, SenderContext
 from mailroute.services.dependencies import Dependencies
 
 log = structlog.get_logger(__name__)
 
 
-def take_turn(
-    claim: Claim, claim_key: str, context: SenderContext, deps: Dependencies
-) -> str | None:
-    """Take the email's slot on its Gmail account and a lease under the account's caps.
+@dataclass(frozen=True)
+class Turn:
+    """Whose turn it is: the claimed email, on this mailbox of this company."""
+
+    claim: Claim
+    claim_key: str
+    context: SenderContext
+    mailbox: Mailbox
+
+
+def take_turn(turn: Turn, deps: Dependencies) -> str | None:
+    """Take the email's slot on its mailbox and a lease under the mailbox's caps.
 
     None: send now (the lease is held; the sender gives it back). Otherwise the email was put
     back to wait (a delayed message, or parked for the clock) or went to the default sender,
     and the status to return is given. Nothing here sleeps."""
     assert deps.pacing is not None
-    assert context.connection_id is not None
+    claim, claim_key, mailbox = turn.claim, turn.claim_key, turn.mailbox
+    route = claim.route
     email_id = claim.email.id
-    reservation = deps.pacing.reserve(context.connection_id, email_id, deps.pacing_policy)
+    base = deps.pacing_policies[mailbox.provider]
+    reservation = deps.pacing.reserve(mailbox.id, email_id, base)
     policy = reservation.policy
     decision = decide_slot(reservation.slot, reservation.now, policy)
     if isinstance(decision, WaitForSlot):
         if deps.emails.mark_paced(
             email_id, claim_key, slot=decision.slot, due=decision.slot, parked=False
         ):
-            requeue(deps, claim, "gmail", decision.delay_seconds)
+            requeue(deps, claim, route, decision.delay_seconds)
         _paced(deps, "slot", decision.delay_seconds, held=reservation.held)
         return "paced"
     if isinstance(decision, ParkForSlot):
@@ -59,40 +74,52 @@ def take_turn(
         _paced(deps, "slot_parked", (decision.slot - reservation.now).total_seconds(), held=True)
         return "paced"
     assert isinstance(decision, SendNow)
-    start = deps.pacing.start_send(context.connection_id, email_id, policy)
+    registered = provider(mailbox.provider)
+    weight = send_weight(
+        len(claim.email.recipients),
+        counts_recipients=registered.counts_recipients,
+        daily_cap=policy.daily_cap,
+    )
+    start = deps.pacing.start_send(mailbox.id, email_id, policy, weight)
     if start.started:
         return None
-    refusal = why_refused(start, policy)
+    refusal = why_refused(start, policy, weight=weight)
     if not isinstance(refusal, DailyCapReached):
         # At the concurrency cap: back soon, still holding its (due) slot.
         due = start.now + timedelta(seconds=refusal.delay_seconds)
         if deps.emails.mark_paced(email_id, claim_key, slot=decision.slot, due=due, parked=False):
-            requeue(deps, claim, "gmail", refusal.delay_seconds)
+            requeue(deps, claim, route, refusal.delay_seconds)
         _paced(deps, "concurrency", refusal.delay_seconds, in_flight=start.in_flight)
         return "paced"
     wait = (refusal.frees_at - start.now).total_seconds()
-    if context.company.default_while_gmail_broken:
-        from_address = from_header(context.company.name, parseaddr(deps.settings.default_from)[1])
+    company = turn.context.company
+    if company.default_while_gmail_broken:
+        from_address = from_header(company.name, parseaddr(deps.settings.default_from)[1])
         if deps.emails.reroute(email_id, claim_key, route="default", from_address=from_address):
             requeue(deps, claim, "default")
         _paced(deps, "daily_cap_default", 0.0, sent_today=refusal.sent_in_window)
         return "rerouted"
-    address = context.connection.address if context.connection else None
     deps.emails.mark_paced(
         email_id,
         claim_key,
         slot=None,
         due=refusal.frees_at,
         parked=True,
-        code="gmail_daily_cap",
-        message=daily_cap_message(address, policy.daily_cap, refusal.frees_at),
+        code=f"{registered.name}_daily_cap",
+        message=daily_cap_message(
+            mailbox.view.address,
+            policy.daily_cap,
+            refusal.frees_at,
+            label=registered.label,
+            counts_recipients=registered.counts_recipients,
+        ),
     )
     _paced(deps, "daily_cap", wait, sent_today=refusal.sent_in_window)
     return "paced"
 
 
 def _paced(deps: Dependencies, reason: str, delay_seconds: float, **fields: object) -> None:
-    log.info("gmail.paced", reason=reason, delay_s=round(delay_seconds, 3), **fields)
+    log.info("mailbox.paced", reason=reason, delay_s=round(delay_seconds, 3), **fields)
     if deps.pacing_metrics is not None:
         deps.pacing_metrics.paced(reason, delay_seconds)
 

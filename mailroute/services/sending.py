@@ -1,11 +1,12 @@
 """Send one stored email through its route's transport and record what happened.
 
-Gmail adds three turns to the default path: the connection must still be active when the email
-is claimed; the email must get its account's pacing slot and a lease under the account's caps
-(`services.gmail_slots`); and a send may find the authorization gone, or its stored token
-unreadable (a key removed from TOKEN_ENCRYPTION_KEYS). Then one conditional UPDATE breaks the
-connection; only its winner publishes `AuthBroken`; the email fails `gmail_not_connected` (or
-goes to the default sender when the company chose so). Transient errors retry with backoff;
+A mailbox route (any provider in `core.providers`: Gmail, Microsoft 365) adds three turns to
+the default path: the connection must still be active when the email is claimed; the email must
+get its mailbox's pacing slot and a lease under the mailbox's caps (`services.mailbox_turns`);
+and a send may find the authorization gone, or its stored token unreadable (a key removed from
+TOKEN_ENCRYPTION_KEYS). Then one conditional UPDATE breaks the connection; only its winner
+publishes `AuthBroken`; the email fails `<provider>_not_connected` (or goes to the default
+sender when the company chose so). Transient errors retry with backoff;
 a wait longer than a few minutes is parked in PostgreSQL for the clock instead of a queue delay.
 
 A message that cannot be built from what is stored (a bug, or data no rule caught) fails the
@@ -21,7 +22,7 @@ import structlog
 
 from mailroute.core.connection import BrokenReason
 from mailroute.core.errors import (
-    GmailAuthBrokenError,
+    MailboxAuthBrokenError,
     PermanentError,
     TokenDecryptionError,
     TransientError,
@@ -29,12 +30,12 @@ from mailroute.core.errors import (
 from mailroute.core.mime import build_message, envelope_address, from_header
 from mailroute.core.model import Route
 from mailroute.core.ports import Envelope, MessageTransport, ProviderReceipt
-from mailroute.core.records import Claim, SenderContext
+from mailroute.core.records import Claim, Mailbox, SenderContext
 from mailroute.core.retry import decide_retry
 from mailroute.core.routing import decide_route
 from mailroute.services.breaks import break_connection
 from mailroute.services.dependencies import Dependencies
-from mailroute.services.gmail_slots import requeue, take_turn
+from mailroute.services.mailbox_turns import Turn, requeue, take_turn
 
 log = structlog.get_logger(__name__)
 
@@ -50,21 +51,21 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Depe
     if claim.possible_duplicate:
         log.warning("email.possible_duplicate", attempts=claim.attempts)
     context: SenderContext | None = None
+    mailbox: Mailbox | None = None
     transport: MessageTransport
-    lease: str | None = None  # the Gmail connection whose send lease this attempt holds
-    if route == "gmail":
+    lease: str | None = None  # the mailbox connection whose send lease this attempt holds
+    if route != "default":
         context = claim.sender or deps.sender_context(claim.email.company_id)
-        if not _gmail_usable(context) or deps.gmail is None:
+        mailbox = context.mailbox(route) if context is not None else None
+        transports = deps.mailboxes.get(route)
+        if context is None or mailbox is None or mailbox.view.state != "active" or not transports:
             return _not_usable(claim, claim_key, context, deps)
-        assert context is not None
-        assert context.connection_id is not None
-        assert context.connection_generation is not None
         if deps.pacing is not None:
-            waiting = take_turn(claim, claim_key, context, deps)
+            waiting = take_turn(Turn(claim, claim_key, context, mailbox), deps)
             if waiting is not None:
                 return waiting
-            lease = context.connection_id
-        transport = deps.gmail.for_connection(context.connection_id, context.connection_generation)
+            lease = mailbox.id
+        transport = transports.for_connection(mailbox.id, mailbox.generation)
         mail_from = parseaddr(claim.from_address)[1]
     else:
         transport = deps.transports[route]
@@ -75,13 +76,13 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Depe
         return _unbuildable(claim, claim_key, lease, exc, deps)
     try:
         receipt = _send(transport, message, envelope, claim, lease, deps)
-    except GmailAuthBrokenError as exc:
-        assert context is not None
-        return _auth_broken(claim, claim_key, context, exc.reason, deps)
+    except MailboxAuthBrokenError as exc:
+        assert mailbox is not None
+        return _auth_broken(claim, claim_key, mailbox, exc.reason, deps)
     except TokenDecryptionError:
-        assert context is not None
-        log.error("gmail.token_undecryptable", connection_id=context.connection_id)
-        return _auth_broken(claim, claim_key, context, BrokenReason.TOKEN_UNREADABLE, deps)
+        assert mailbox is not None
+        log.error("mailbox.token_undecryptable", connection_id=mailbox.id)
+        return _auth_broken(claim, claim_key, mailbox, BrokenReason.TOKEN_UNREADABLE, deps)
     except TransientError as exc:
         return _retry_or_fail(claim, claim_key, exc, deps)
     except PermanentError as exc:
@@ -92,6 +93,7 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Depe
         provider_message_id=receipt.message_id,
         provider_thread_id=receipt.thread_id,
         release_lease=lease,
+        submitted_only=receipt.submitted_only,
     )
     if outbox_id is not None:
         deps.outbox.publish_stored([outbox_id])
@@ -103,9 +105,9 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Depe
 
 
 def _build(claim: Claim, route: Route, mail_from: str) -> tuple[bytes, Envelope]:
-    """The message as it goes on the wire, and its envelope. The Gmail API takes Bcc from the
-    message (and strips it); SMTP takes it as envelope only."""
-    message = build_message(claim.email, from_=claim.from_address, include_bcc=route == "gmail")
+    """The message as it goes on the wire, and its envelope. Mailbox APIs (Gmail's, Graph's
+    MIME sendMail) take Bcc from the message (and strip it); SMTP takes it as envelope only."""
+    message = build_message(claim.email, from_=claim.from_address, include_bcc=route != "default")
     envelope = Envelope(
         mail_from=mail_from,
         recipients=tuple(envelope_address(r) for r in claim.email.recipients),
@@ -142,7 +144,7 @@ def _send(
     lease: str | None,
     deps: Dependencies,
 ) -> ProviderReceipt:
-    """Hand the message over. A Gmail send that fails gives its account lease back at once;
+    """Hand the message over. A mailbox send that fails gives its account lease back at once;
     one that succeeds gives it back with the statement that records it (`mark_sent`)."""
     try:
         return transport.send(message, envelope)
@@ -152,32 +154,20 @@ def _send(
         raise
 
 
-def _gmail_usable(context: SenderContext | None) -> bool:
-    return (
-        context is not None
-        and context.connection is not None
-        and context.connection.state == "active"
-        and context.connection_id is not None
-        and context.connection_generation is not None
-    )
-
-
 def _auth_broken(
     claim: Claim,
     claim_key: str,
-    context: SenderContext,
+    mailbox: Mailbox,
     reason: str,
     deps: Dependencies,
 ) -> str:
     """The authorization is gone (or unreadable): break the connection through the one break
     path, then route the email as the broken connection's rules say."""
-    assert context.connection_id is not None
-    assert context.connection_generation is not None
     break_connection(
         deps.breaks,
         deps.outbox,
-        connection_id=context.connection_id,
-        generation=context.connection_generation,
+        connection_id=mailbox.id,
+        generation=mailbox.generation,
         reason=reason,
         correlation_id=claim.correlation_id or claim.email.id,
     )
@@ -195,20 +185,20 @@ def _not_usable(
     choose."""
     email = claim.email
     default_while_broken = bool(context and context.company.default_while_gmail_broken)
-    connections = [context.connection] if context and context.connection else []
-    decision = decide_route(claim.route, connections, default_while_broken=default_while_broken)
+    decision = decide_route(
+        claim.route, context.views if context else [], default_while_broken=default_while_broken
+    )
     if decision.route is None:
         assert decision.error_code is not None
         assert decision.error_message is not None
         status = _fail(deps, email.id, claim_key, decision.error_code, decision.error_message)
-        deps.emails.note_broken_generation(
-            email.id, context.connection_generation if context else None
-        )
+        mailbox = context.mailbox(claim.route) if context else None
+        deps.emails.note_broken_generation(email.id, mailbox.generation if mailbox else None)
         return status
     if decision.route == "default":
         name = context.company.name if context else ""
         from_address = from_header(name, parseaddr(deps.settings.default_from)[1])
-    else:  # re-authorized meanwhile: back on the Gmail queue
+    else:  # re-authorized meanwhile: back on the mailbox's queue
         from_address = claim.from_address
     if deps.emails.reroute(email.id, claim_key, route=decision.route, from_address=from_address):
         requeue(deps, claim, decision.route)
@@ -218,7 +208,7 @@ def _not_usable(
 
 def _retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Dependencies) -> str:
     now = datetime.now(UTC)
-    policy = deps.gmail_retry_policy if claim.route == "gmail" else deps.retry_policy
+    policy = deps.retry_policy if claim.route == "default" else deps.mailbox_retry_policy
     decision = decide_retry(exc, claim.attempts, policy, now)
     if not decision.retry:
         return _fail(

@@ -111,6 +111,7 @@ def test_webhooks_document_what_an_endpoint_receives_for_each_event(
         "possible_duplicate": False,
         "sent_at": "2026-12-01T09:00:01+00:00",
         "correlation_id": None,
+        "submitted_only": False,
     }
     delivered = json.loads(body("email.sent", datetime.now(UTC), data))
     root = {"components": document["components"], **envelope}

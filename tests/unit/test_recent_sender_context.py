@@ -8,20 +8,18 @@ from types import SimpleNamespace
 from typing import Any
 
 from mailroute.adapters.db.companies import RecentSenderContexts
-from mailroute.core.records import Company, SenderContext
+from mailroute.core.records import Company, Mailbox, SenderContext
 from mailroute.core.routing import MailboxView
 from mailroute.events import EmailRequested
 from mailroute.services.dispatching import _route
 
 COMPANY = Company(id="00000000-0000-0000-0000-00000000000a", name="Acme", reply_to="a@acme.example")
 ACTIVE = SenderContext(
-    COMPANY, MailboxView("active", "owner@acme.example"), "conn-1", connection_generation=2
+    COMPANY, (Mailbox("conn-1", 2, MailboxView("active", "owner@acme.example")),)
 )
 BROKEN = SenderContext(
     COMPANY,
-    MailboxView("not_connected", "owner@acme.example", "revoked"),
-    "conn-1",
-    connection_generation=1,
+    (Mailbox("conn-1", 1, MailboxView("not_connected", "owner@acme.example", "revoked")),),
 )
 
 
@@ -93,7 +91,9 @@ def test_a_failure_on_the_recent_read_is_decided_again_on_a_fresh_read() -> None
     assert routed is not None
     context, decision = routed
     assert decision.route == "gmail"
-    assert context.connection_generation == 2
+    mailbox = context.mailbox("gmail")
+    assert mailbox is not None
+    assert mailbox.generation == 2
     assert fresh.count == 1
 
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mailroute.adapters.db.pool import Pool
-from mailroute.core.records import Company, Principal, Role, SenderContext
+from mailroute.core.providers import provider as registered
+from mailroute.core.records import Company, Mailbox, Principal, Role, SenderContext
 from mailroute.core.routing import MailboxView
 from mailroute.events.ids import is_canonical_uuid
 
@@ -28,6 +29,7 @@ def _company(row: dict[str, Any]) -> Company:
         name=row["name"],
         reply_to=row["reply_to"],
         default_while_gmail_broken=row["default_while_gmail_broken"],
+        primary_provider=row.get("primary_provider"),
     )
 
 
@@ -57,6 +59,17 @@ class PostgresCompanies:
             conn.execute(
                 "UPDATE companies SET default_while_gmail_broken = %s WHERE id = %s",
                 (enabled, company_id),
+            )
+
+    def set_primary_provider(self, company_id: str, provider: str | None) -> None:
+        """The mailbox `auto` sends from (a registered provider's name), or None for the
+        first connected one. Raises KeyError for a name no provider is registered under."""
+        if provider is not None:
+            provider = registered(provider).name
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE companies SET primary_provider = %s WHERE id = %s",
+                (provider, company_id),
             )
 
     def add_user(self, company_id: str, email: str, role: Role, name: str = "") -> str:
@@ -113,16 +126,17 @@ class PostgresCompanies:
         )
 
 
-# A sender context's columns, for any query joining `companies c` and `mailbox_connections g`.
+# A sender context's columns, for any query joining `companies c` (SENDER_CONTEXT_FROM): the
+# company, and each of its mailbox connections as one JSON array.
 SENDER_CONTEXT_COLUMNS = (
     "c.id AS c_id, c.name AS c_name, c.reply_to AS c_reply_to,"
     " c.default_while_gmail_broken AS c_default_while_gmail_broken,"
-    " g.id AS g_id, g.state AS g_state, g.address AS g_address,"
-    " g.broken_reason AS g_reason, g.generation AS g_generation"
+    " c.primary_provider AS c_primary_provider,"
+    " (SELECT coalesce(jsonb_agg(jsonb_build_array(g.id, g.generation, g.provider, g.state,"
+    " g.address, g.broken_reason) ORDER BY g.provider), '[]'::jsonb)"
+    " FROM mailbox_connections g WHERE g.company_id = c.id) AS c_mailboxes"
 )
-SENDER_CONTEXT_FROM = (
-    "companies c LEFT JOIN mailbox_connections g ON g.company_id = c.id AND g.provider = 'gmail'"
-)
+SENDER_CONTEXT_FROM = "companies c"
 _SENDER_CONTEXT_QUERY = (
     f"SELECT {SENDER_CONTEXT_COLUMNS} FROM {SENDER_CONTEXT_FROM} WHERE c.id = %s"  # noqa: S608 - constants
 )
@@ -130,24 +144,23 @@ _SENDER_CONTEXT_QUERY = (
 
 def sender_context_from_row(row: dict[str, Any]) -> SenderContext:
     """The context from a row holding `SENDER_CONTEXT_COLUMNS`."""
-    connection = None
-    if row["g_id"] is not None:
-        connection = MailboxView(
-            state=row["g_state"],
-            address=row["g_address"],
-            broken_reason=row["g_reason"],
-            provider="gmail",
+    mailboxes = tuple(
+        Mailbox(
+            id=str(connection_id),
+            generation=int(generation),
+            view=MailboxView(state=state, address=address, broken_reason=reason, provider=provider),
         )
+        for connection_id, generation, provider, state, address, reason in row["c_mailboxes"]
+    )
     return SenderContext(
         company=Company(
             id=str(row["c_id"]),
             name=row["c_name"],
             reply_to=row["c_reply_to"],
             default_while_gmail_broken=row["c_default_while_gmail_broken"],
+            primary_provider=row["c_primary_provider"],
         ),
-        connection=connection,
-        connection_id=str(row["g_id"]) if row["g_id"] else None,
-        connection_generation=row["g_generation"],
+        mailboxes=mailboxes,
     )
 
 

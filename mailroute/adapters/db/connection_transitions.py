@@ -87,6 +87,7 @@ def _changed(
         address=after.address,
         reason=after.broken_reason,
         changed_at=datetime.now(UTC),
+        provider=after.provider,  # a registered name; pydantic checks it
     )
     return outbox.add_event(conn, CONNECTION_CHANGED, event.to_wire(), correlation_id)
 
@@ -158,6 +159,7 @@ class ConnectionTransitionsSql:
                 broken_at=after.broken_at or datetime.now(UTC),
                 address=after.address,
                 correlation_id=correlation_id,
+                provider=after.provider,  # a registered name; pydantic checks it
             )
             conn.execute(
                 _OPEN_NOTICE,

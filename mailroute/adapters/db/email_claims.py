@@ -19,6 +19,7 @@ from mailroute.adapters.db.companies import (
 from mailroute.adapters.db.email_store import add_failed_event
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.model import OutgoingEmail, Route, StoredAttachment
+from mailroute.core.providers import PROVIDERS
 from mailroute.core.records import Claim
 from mailroute.events import EmailSent
 
@@ -28,6 +29,7 @@ CLAIM_LEASE = timedelta(minutes=5)
 # (retries stop at a handful, pacing gives its claims back): past this the email is left to the
 # clock, which gives up on it (`core.abandoned`) instead of crashing workers for ever.
 MAX_CLAIMS = 50
+NOT_CONNECTED_CODES = [p.not_connected_code for p in PROVIDERS.values()]
 
 # The claim (see `PostgresEmails.claim`) and the attachments come in one round trip; a Gmail
 # claim brings the company and its connection too. Built from constants only.
@@ -71,7 +73,7 @@ class EmailClaimsSql:
         means an earlier attempt may have reached the provider: the row is flagged. Never past
         `MAX_CLAIMS` claims.
         """
-        query = _CLAIM_WITH_SENDER if route == "gmail" else _CLAIM
+        query = _CLAIM if route == "default" else _CLAIM_WITH_SENDER
         with self._pool.connection() as conn:
             row = conn.execute(
                 query,
@@ -123,12 +125,13 @@ class EmailClaimsSql:
         provider_message_id: str | None = None,
         provider_thread_id: str | None = None,
         release_lease: str | None = None,
+        submitted_only: bool = False,
     ) -> int | None:
         """Record the send and its EmailSent event in one statement; returns the event's outbox
         id, or None when the email was not ours to record.
 
-        `release_lease`: the Gmail connection whose send lease (`gmail_pacing`) the same
-        statement gives back."""
+        `release_lease`: the mailbox connection whose send lease (`gmail_pacing`) the same
+        statement gives back. `submitted_only`: the provider named no message (Graph's 202)."""
         email = claim.email
         event = EmailSent(
             email_id=email.id,
@@ -140,6 +143,7 @@ class EmailClaimsSql:
             provider_message_id=provider_message_id,
             sent_at=datetime.now(UTC),
             correlation_id=claim.correlation_id,
+            submitted_only=submitted_only,
         ).to_wire()
         with self._pool.connection() as conn:
             row = conn.execute(
@@ -216,12 +220,13 @@ class EmailClaimsSql:
             return cur.rowcount == 1
 
     def note_broken_generation(self, email_id: str, generation: int | None) -> None:
-        """Remember which connection generation this gmail_not_connected failure was under."""
+        """Remember which connection generation this `<provider>_not_connected` failure was
+        under."""
         with self._pool.connection() as conn:
             conn.execute(
                 "UPDATE emails SET broken_generation = %s"
-                " WHERE id = %s AND status = 'failed' AND error_code = 'gmail_not_connected'",
-                (generation, email_id),
+                " WHERE id = %s AND status = 'failed' AND error_code = ANY(%s)",
+                (generation, email_id, NOT_CONNECTED_CODES),
             )
 
     def mark_paced(

@@ -68,15 +68,18 @@ class EmailReadsSql:
             raise ContentPurgedError(purged["content_purged_at"])
         return False
 
-    def failed_while_not_connected(self, company_id: str, generation: int) -> list[str]:
-        """Ids of the company's emails that failed gmail_not_connected under `generation`."""
+    def failed_while_not_connected(
+        self, company_id: str, generation: int, *, code: str = "gmail_not_connected"
+    ) -> list[str]:
+        """Ids of the company's emails that failed `code` (a provider's `…_not_connected`)
+        under that connection's `generation`."""
         with self._pool.connection() as conn:
             rows = conn.execute(
                 "SELECT id FROM emails WHERE company_id = %s AND status = 'failed'"
-                " AND error_code = 'gmail_not_connected' AND broken_generation = %s"
+                " AND error_code = %s AND broken_generation = %s"
                 " AND content_purged_at IS NULL"
                 " ORDER BY created_at",
-                (company_id, generation),
+                (company_id, code, generation),
             ).fetchall()
         return [str(r["id"]) for r in rows]
 

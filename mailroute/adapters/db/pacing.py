@@ -1,4 +1,4 @@
-"""Per Gmail account pacing state in PostgreSQL, shared by every worker thread and process.
+"""Per mailbox pacing state in PostgreSQL, shared by every worker thread and process.
 
 One `gmail_pacing` row per connection holds the account's next free slot, the leases of its sends
 in flight and its sends per hour bucket (the arithmetic and its reasons are in `core.pacing`).
@@ -54,11 +54,12 @@ _START = (
     " SELECT CASE WHEN s.ok THEN s.live || jsonb_build_object(%(email)s::text, s.until)"
     "  ELSE s.live END,"
     " CASE WHEN s.ok THEN s.day || jsonb_build_object(s.bucket::text,"
-    "  coalesce((s.day ->> s.bucket::text)::int, 0) + 1) ELSE s.day END,"
+    "  coalesce((s.day ->> s.bucket::text)::int, 0) + %(weight)s) ELSE s.day END,"
     " now()"
     " FROM (SELECT x.live, x.day, x.bucket, x.until,"
     "  (SELECT count(*) FROM jsonb_object_keys(x.live)) < %(max_concurrent)s"
-    "  AND (SELECT coalesce(sum(v::int), 0) FROM jsonb_each(x.day) d(k, v)) < %(daily_cap)s"
+    "  AND (SELECT coalesce(sum(v::int), 0) FROM jsonb_each(x.day) d(k, v)) + %(weight)s"
+    "  <= %(daily_cap)s"
     "  AS ok"
     "  FROM (SELECT"
     "   (SELECT coalesce(jsonb_object_agg(k, v), '{}'::jsonb) FROM jsonb_each(p.in_flight) f(k, v)"
@@ -78,7 +79,7 @@ _START = (
 
 
 class PostgresPacing:
-    """Slots, leases and daily counts per Gmail connection."""
+    """Slots, leases and daily counts per mailbox connection (Gmail's or Microsoft's)."""
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -103,7 +104,7 @@ class PostgresPacing:
                 )
                 row = conn.execute(_RESERVE, params).fetchone()
         if row is None:
-            raise LookupError(f"no Gmail connection {connection_id}")
+            raise LookupError(f"no mailbox connection {connection_id}")
         slot = row["held"] or row["fresh"]
         assert slot is not None
         return Reservation(
@@ -113,12 +114,15 @@ class PostgresPacing:
             policy=policy.for_account(
                 sends_per_minute=float(row["rate"]),
                 max_concurrent=int(row["max_concurrent"]),
-                daily_cap=int(row["daily_cap"]),
+                daily_cap=row["daily_cap"],
             ),
         )
 
-    def start_send(self, connection_id: str, email_id: str, policy: PacingPolicy) -> SendStart:
-        """Take a lease and count the send, if the account is under both caps."""
+    def start_send(
+        self, connection_id: str, email_id: str, policy: PacingPolicy, weight: int = 1
+    ) -> SendStart:
+        """Take a lease and count the send as `weight` (1 a message, or its recipients where
+        the provider counts those), if the account is under both caps with it."""
         with self._pool.connection() as conn:
             row = conn.execute(
                 _START,
@@ -127,13 +131,14 @@ class PostgresPacing:
                     "email": email_id,
                     "max_concurrent": policy.max_concurrent,
                     "daily_cap": policy.daily_cap,
+                    "weight": weight,
                     "lease": policy.lease_seconds,
                     "bucket_s": DAY_BUCKET_SECONDS,
                     "window": (DAY_WINDOW_BUCKETS - 1) * DAY_BUCKET_SECONDS,
                 },
             ).fetchone()
         if row is None:
-            raise LookupError(f"no pacing row for Gmail connection {connection_id}")
+            raise LookupError(f"no pacing row for mailbox connection {connection_id}")
         return SendStart(
             started=bool(row["started"]),
             in_flight=len(row["in_flight"]),

@@ -200,7 +200,7 @@ def test_a_month_end_run_paces_each_gmail_account_just_under_its_quota_and_holds
         for line in lines
         if line.get("event") == "message.done" and line.get("actor") == queues.SEND_VIA_GMAIL
     ]
-    paced = [line for line in lines if line.get("event") == "gmail.paced"]
+    paced = [line for line in lines if line.get("event") == "mailbox.paced"]
     delays = [float(line["delay_s"]) for line in paced if line.get("reason") == "slot"]
     figures["gmail_messages_handled"] = len(durations)
     figures["gmail_message_ms"] = {
