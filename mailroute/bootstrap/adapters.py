@@ -35,8 +35,9 @@ from mailroute.core.retry import RetryPolicy
 from mailroute.services.connections import GmailConnections
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.intake import fail_refused_task
+from mailroute.services.microsoft_connections import MicrosoftConnections
 from mailroute.services.revocations import GoogleRevocations
-from mailroute.services.signed_oauth_state import StateSigner
+from mailroute.services.signed_oauth_state import MICROSOFT_STATE_SALT, StateSigner
 
 
 def open_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None) -> Pool:
@@ -123,6 +124,27 @@ def microsoft_sender(settings: Settings, pool: Pool) -> MicrosoftSender:
         timeout=GRAPH_TIMEOUT_SECONDS,
     )
     return MicrosoftSender(tokens, graph, oauth=oauth)
+
+
+def microsoft_connections(
+    settings: Settings, pool: Pool, outbox: Outbox, connections: PostgresConnections
+) -> tuple[MicrosoftConnections | None, MicrosoftOAuth | None]:
+    """The Microsoft 365 use cases and their msal adapter (to close), or (None, None) when no
+    Microsoft app registration is configured."""
+    if not settings.microsoft.client_id:
+        return None, None
+    oauth = microsoft_oauth(settings)
+    service = MicrosoftConnections(
+        connections=connections,
+        states=PostgresOAuthStates(pool, TokenCipher(settings.token_encryption_keys)),
+        oauth=oauth,
+        signer=StateSigner(settings.secret_key, salt=MICROSOFT_STATE_SALT),
+        outbox=outbox,
+        secret_key=settings.secret_key,
+        # Where Microsoft's sign-out sends the browser back to.
+        signed_out_uri=settings.public_base_url.rstrip("/") + "/settings/email",
+    )
+    return service, oauth
 
 
 def dependencies(

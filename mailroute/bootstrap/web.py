@@ -1,6 +1,6 @@
-"""The web app: one pool and a fail-fast broker, the intake, the Gmail connection use cases,
-the reads the pages and the API show, browser sessions and rate limits kept in PostgreSQL,
-and the use cases' dependencies for retries."""
+"""The web app: one pool and a fail-fast broker, the intake, the Gmail and Microsoft 365
+connection use cases, the reads the pages and the API show, browser sessions and rate limits
+kept in PostgreSQL, and the use cases' dependencies for retries."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from mailroute.bootstrap.adapters import (
     connection_store,
     dependencies,
     gmail_connections,
+    microsoft_connection_store,
+    microsoft_connections,
     open_pool,
 )
 from mailroute.bootstrap.broker import rabbitmq_broker
@@ -30,6 +32,7 @@ from mailroute.core.web_ports import BrowserSessions, RateLimits, SessionNotices
 from mailroute.services.connections import GmailConnections
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.intake import Intake
+from mailroute.services.microsoft_connections import MicrosoftConnections
 from mailroute.services.webhook_endpoints import WebhookAdmin
 
 
@@ -50,8 +53,14 @@ class WebServices:
     deps: Dependencies
     readiness: Callable[[], dict[str, str]]
     webhooks: WebhookAdmin
+    # Microsoft 365: None when this server is not set up to sign in with Microsoft.
+    microsoft: MicrosoftConnections | None
+    microsoft_connections: PostgresConnections
+    closers: tuple[Callable[[], None], ...] = ()
 
     def close(self) -> None:
+        for close in self.closers:
+            close()
         self.broker.close()
         self.pool.close()
 
@@ -64,6 +73,8 @@ def build_web(settings: Settings) -> WebServices:
     companies = PostgresCompanies(pool)
     emails = PostgresEmails(pool)
     sessions = PostgresBrowserSessions(pool)
+    ms_store = microsoft_connection_store(settings, pool)
+    microsoft, ms_oauth = microsoft_connections(settings, pool, deps.outbox, ms_store)
     return WebServices(
         settings=settings,
         pool=pool,
@@ -83,4 +94,7 @@ def build_web(settings: Settings) -> WebServices:
             "broker": broker_reachable(settings.rabbitmq_url),
         },
         webhooks=webhook_admin(settings, pool, deps.outbox),
+        microsoft=microsoft,
+        microsoft_connections=ms_store,
+        closers=(ms_oauth.close,) if ms_oauth else (),
     )

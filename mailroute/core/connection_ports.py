@@ -138,3 +138,49 @@ class OAuthProvider(Protocol):
     def refresh(self, refresh_token: str) -> RefreshedToken: ...
 
     def revoke(self, token: str) -> bool: ...
+
+
+class MailboxIdentity(Protocol):
+    """Who signed in to a Microsoft account: `subject` (stable across sign-ins, `<oid>.<tid>`)
+    recognises a re-authorization by another account; `email` is the address mail goes From."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def personal(self) -> bool:
+        """A personal Microsoft account (outlook.com), not a work or school one."""
+        ...
+
+
+class MicrosoftSignIn(Protocol):
+    """A redeemed Microsoft authorization code: the account, its first access token, and the
+    refresh credential to store (msal's whole serialized token cache, encrypted at rest)."""
+
+    @property
+    def identity(self) -> MailboxIdentity: ...
+    @property
+    def access_token(self) -> str: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def granted_scopes(self) -> tuple[str, ...]: ...
+    @property
+    def refresh_credential(self) -> str: ...
+
+
+class MicrosoftOAuthProvider(Protocol):
+    """Sign in with Microsoft (msal): `code_verifier` of the start holds msal's whole flow;
+    `renew` answers the rotated credential whenever Microsoft replaced the refresh token.
+    Microsoft offers these apps no revocation: `sign_out_url` only ends the browser's session."""
+
+    def authorization_url(
+        self, state: str, *, login_hint: str | None = None
+    ) -> AuthorizationStart: ...
+
+    def exchange_code(self, code: str, *, state: str, code_verifier: str) -> MicrosoftSignIn: ...
+
+    def renew(self, credential: str, *, force_refresh: bool = False) -> Renewed: ...
+
+    def sign_out_url(self, post_logout_redirect_uri: str) -> str: ...

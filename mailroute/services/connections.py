@@ -9,7 +9,6 @@ what Google did not confirm, the clock asks again until it does (`revocations`).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,24 +35,18 @@ from mailroute.services.grant_checks import (
     excess_scopes_refusal,
 )
 from mailroute.services.intake import new_correlation_id
-from mailroute.services.revocations import KEEPS_ASKING, GoogleRevocations
-from mailroute.services.signed_oauth_state import (
-    StatePayload,
-    StateRefusedError,
-    StateSigner,
-    session_binding,
+from mailroute.services.oauth_callback import (
+    BrowserSession,
+    ProviderWords,
+    checked_callback,
+    issue_state,
 )
+from mailroute.services.revocations import KEEPS_ASKING, GoogleRevocations
+from mailroute.services.signed_oauth_state import StateSigner
 
 log = structlog.get_logger(__name__)
 __all__ = ["SEND_BOX", "AuthorizationRefusedError", "BrowserSession", "GmailConnections"]
-
-
-@dataclass(frozen=True)
-class BrowserSession:
-    """Who is at the browser: its session id, and the company it is signed in to (if any)."""
-
-    session_id: str | None
-    company_id: str | None = None
+_GOOGLE = ProviderWords(name="google", who="Google", mailbox="Gmail")
 
 
 @dataclass(frozen=True)
@@ -98,19 +91,19 @@ class GmailConnections:
         self, *, company_id: str, user_id: str | None, session_id: str, switch_account: bool
     ) -> str:
         """Google's consent URL for this company's admin, bound to their browser session."""
-        nonce = secrets.token_urlsafe(24)
-        binding = session_binding(self._secret_key, session_id)
-        state = self._signer.sign(StatePayload(nonce, company_id, binding))
+        issued = issue_state(
+            self._signer, self._secret_key, company_id=company_id, session_id=session_id
+        )
         current = self._connections.for_company(company_id)
         hint = None
         if current and current.state != "disconnected" and not switch_account:
             hint = current.address
-        start = self._oauth.authorization_url(state, login_hint=hint)
+        start = self._oauth.authorization_url(issued.state, login_hint=hint)
         self._states.save(
-            nonce,
+            issued.nonce,
             company_id=company_id,
             user_id=user_id,
-            session_hash=binding,
+            session_hash=issued.session_binding,
             code_verifier=start.code_verifier,
             switch_account=switch_account,
             ttl=self._signer.max_age,
@@ -122,40 +115,18 @@ class GmailConnections:
         self, params: Mapping[str, str], session: BrowserSession
     ) -> ConnectionRecord:
         """Check everything, redeem the code, connect. Raises `AuthorizationRefusedError`."""
-        try:
-            payload = self._signer.read(params.get("state", ""))
-        except StateRefusedError as exc:
-            raise AuthorizationRefusedError(exc.code, exc.message) from None
-        bound = session.session_id is not None and secrets.compare_digest(
-            session_binding(self._secret_key, session.session_id), payload.session_binding
+        checked = checked_callback(
+            params,
+            session,
+            signer=self._signer,
+            states=self._states,
+            secret_key=self._secret_key,
+            words=_GOOGLE,
         )
-        if not bound or (session.company_id not in (None, payload.company_id)):
-            raise AuthorizationRefusedError(
-                "session_mismatch",
-                "This sign-in was started in another browser session or for another company."
-                " Start again from the Email settings page in this browser.",
-                status=403,
-            )
-        pending = self._states.consume(payload.nonce, payload.company_id)
-        if pending is None:
-            raise AuthorizationRefusedError(
-                "state_replayed",
-                "This sign-in response was already used or has expired. Please start again.",
-            )
-        if params.get("error"):
-            cancelled = params["error"] == "access_denied"
-            raise AuthorizationRefusedError(
-                "access_denied" if cancelled else "google_error",
-                "Google sign-in was cancelled, so Gmail was not connected."
-                if cancelled
-                else f"Google did not authorize mailroute ({params['error']}).",
-            )
-        code = params.get("code", "")
-        if not code:
-            raise AuthorizationRefusedError("code_missing", "Google sent no authorization code.")
+        payload, pending = checked.payload, checked.pending
         try:
             granted = self._oauth.exchange_code(
-                code, state=params["state"], code_verifier=pending.code_verifier
+                checked.code, state=checked.state, code_verifier=pending.code_verifier
             )
         except TransientError as exc:
             raise AuthorizationRefusedError(

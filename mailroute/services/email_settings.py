@@ -1,8 +1,13 @@
-"""What the Email settings show: the connection's true state, why it broke in words, and the
-From addresses the company may send from right now."""
+"""What the Email settings show: each mailbox's true state (one per provider), why it broke in
+words, and the From addresses the company may send from right now.
+
+The top-level fields describe the Gmail connection, as they did before a second provider
+existed (a documented alias of `mailboxes[provider=gmail]`); `mailboxes` lists every provider's.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -10,12 +15,17 @@ from typing import Any
 
 from mailroute.core.connection import ConnectionState, explain
 from mailroute.core.mime import from_header
+from mailroute.core.providers import GMAIL, PROVIDERS, provider
 from mailroute.core.records import ConnectionRecord
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 @dataclass(frozen=True)
 class FromOption:
-    sender: str  # "gmail" or "default": what the send form and POST /v1/emails call it
+    sender: str  # a provider's name or "default": what the send form and POST /v1/emails call it
     address: str
     label: str
     enabled: bool
@@ -32,6 +42,55 @@ class FromOption:
 
 
 @dataclass(frozen=True)
+class Mailbox:
+    """One provider's connection as the page shows it; `available` is False when this server
+    is not set up to sign in with the provider."""
+
+    provider: str
+    label: str
+    state: ConnectionState
+    address: str | None
+    last_verified_at: datetime | None
+    connected_at: datetime | None
+    broken_at: datetime | None
+    reason_code: str | None
+    reason: str | None  # in words
+    available: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "label": self.label,
+            "state": self.state,
+            "address": self.address,
+            "reason_code": self.reason_code,
+            "reason": self.reason,
+            "connected_at": _iso(self.connected_at),
+            "last_verified_at": _iso(self.last_verified_at),
+            "broken_at": _iso(self.broken_at),
+            "available": self.available,
+        }
+
+
+def mailbox(name: str, record: ConnectionRecord | None, *, available: bool = True) -> Mailbox:
+    state: ConnectionState = record.state if record else "disconnected"
+    present = record is not None and state != "disconnected"
+    broken = record is not None and state == "not_connected"
+    return Mailbox(
+        provider=name,
+        label=provider(name).label,
+        state=state,
+        address=record.address if record and present else None,
+        last_verified_at=record.last_verified_at if record and present else None,
+        connected_at=record.connected_at if record and present else None,
+        broken_at=record.broken_at if record and broken else None,
+        reason_code=record.broken_reason if record and broken else None,
+        reason=explain(record.broken_reason, name) if record and broken else None,
+        available=available,
+    )
+
+
+@dataclass(frozen=True)
 class EmailSettings:
     state: ConnectionState
     address: str | None
@@ -41,44 +100,54 @@ class EmailSettings:
     reason_code: str | None
     reason: str | None  # in words
     from_options: tuple[FromOption, ...]
+    mailboxes: tuple[Mailbox, ...] = ()
+
+    def of(self, name: str) -> Mailbox:
+        """The mailbox of provider `name`."""
+        return next(m for m in self.mailboxes if m.provider == name)
 
     def as_json(self) -> dict[str, Any]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
         return {
             "state": self.state,
             "address": self.address,
-            "last_verified_at": iso(self.last_verified_at),
-            "connected_at": iso(self.connected_at),
-            "broken_at": iso(self.broken_at),
+            "last_verified_at": _iso(self.last_verified_at),
+            "connected_at": _iso(self.connected_at),
+            "broken_at": _iso(self.broken_at),
             "reason_code": self.reason_code,
             "reason": self.reason,
             "from_options": [o.as_json() for o in self.from_options],
+            "mailboxes": [m.as_json() for m in self.mailboxes],
         }
 
 
-def email_settings(
-    record: ConnectionRecord | None, *, company_name: str, default_from: str
-) -> EmailSettings:
-    state: ConnectionState = record.state if record else "disconnected"
-    address = record.address if record and state != "disconnected" else None
-    reason = (
-        explain(record.broken_reason, record.provider)
-        if record and state == "not_connected"
-        else None
+def _from_option(box: Mailbox, company_name: str) -> FromOption:
+    assert box.address is not None
+    active = box.state == "active"
+    return FromOption(
+        sender=box.provider,
+        address=box.address,
+        label=f"{from_header(company_name, box.address)} ({box.label})",
+        enabled=active,
+        reason=None if active else f"{box.label} is not connected: {box.reason}",
     )
-    options: list[FromOption] = []
-    if address:
-        options.append(
-            FromOption(
-                sender="gmail",
-                address=address,
-                label=f"{from_header(company_name, address)} (Gmail)",
-                enabled=state == "active",
-                reason=None if state == "active" else f"Gmail is not connected: {reason}",
-            )
-        )
+
+
+def email_settings(
+    record: ConnectionRecord | None,
+    *,
+    company_name: str,
+    default_from: str,
+    others: Mapping[str, ConnectionRecord | None] | None = None,
+    unavailable: Collection[str] = (),
+) -> EmailSettings:
+    """The settings of a company whose Gmail connection is `record` and whose other
+    providers' are `others` (by provider name); `unavailable` names the providers this server
+    cannot sign in with."""
+    records = {GMAIL.name: record, **(others or {})}
+    boxes = tuple(
+        mailbox(name, records.get(name), available=name not in unavailable) for name in PROVIDERS
+    )
+    options = [_from_option(box, company_name) for box in boxes if box.address]
     default_address = parseaddr(default_from)[1]
     options.append(
         FromOption(
@@ -88,13 +157,15 @@ def email_settings(
             enabled=True,
         )
     )
+    gmail = next(box for box in boxes if box.provider == GMAIL.name)
     return EmailSettings(
-        state=state,
-        address=address,
-        last_verified_at=record.last_verified_at if record and address else None,
-        connected_at=record.connected_at if record and address else None,
-        broken_at=record.broken_at if record and state == "not_connected" else None,
-        reason_code=record.broken_reason if record and state == "not_connected" else None,
-        reason=reason,
+        state=gmail.state,
+        address=gmail.address,
+        last_verified_at=gmail.last_verified_at,
+        connected_at=gmail.connected_at,
+        broken_at=gmail.broken_at,
+        reason_code=gmail.reason_code,
+        reason=gmail.reason,
         from_options=tuple(options),
+        mailboxes=boxes,
     )

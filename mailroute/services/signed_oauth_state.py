@@ -4,7 +4,8 @@
 
 The signature stops tampering, the timestamp inside it stops late use, and the nonce's row in
 `oauth_states` (consumed once) stops replay. The browser session is bound by an HMAC of its id,
-so the session id itself never travels through Google.
+so the session id itself never travels through the provider. Each provider signs with a salt of
+its own, so a state issued for Google's callback is refused at Microsoft's, and the other way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 STATE_MAX_AGE = timedelta(minutes=10)
-_SALT = "mailroute.gmail.oauth-state"
+GOOGLE_STATE_SALT = "mailroute.gmail.oauth-state"
+MICROSOFT_STATE_SALT = "mailroute.microsoft.oauth-state"
 
 
 class StateRefusedError(ValueError):
@@ -46,7 +48,8 @@ def session_binding(secret_key: str, session_id: str) -> str:
 
 
 class StateSigner:
-    """Signs and reads states; `clock` (seconds since the epoch) is injectable for tests."""
+    """Signs and reads states for one provider's callback (`salt`); `clock` (seconds since the
+    epoch) is injectable for tests."""
 
     def __init__(
         self,
@@ -54,6 +57,7 @@ class StateSigner:
         *,
         max_age: timedelta = STATE_MAX_AGE,
         clock: Callable[[], float] = time.time,
+        salt: str = GOOGLE_STATE_SALT,
     ) -> None:
         class _ClockSigner(TimestampSigner):
             def get_timestamp(self) -> int:
@@ -61,7 +65,7 @@ class StateSigner:
 
         self.max_age = max_age
         self._serializer: URLSafeTimedSerializer = URLSafeTimedSerializer(
-            secret_key, salt=_SALT, signer=_ClockSigner
+            secret_key, salt=salt, signer=_ClockSigner
         )
 
     def sign(self, payload: StatePayload) -> str:

@@ -90,6 +90,7 @@ class EmailView(BaseModel):
                 "attempts": 1,
                 "error": None,
                 "provider_message_id": "18c2f4a9b7e3d1c0",
+                "submitted_only": False,
                 "message_id": "<3f1c2b9e.8a4d@mailroute.acme.example>",
                 "possible_duplicate": False,
                 "created_at": "2026-12-01T09:00:00+00:00",
@@ -110,7 +111,16 @@ class EmailView(BaseModel):
     subject: str
     attempts: int
     error: EmailError | None
-    provider_message_id: str | None
+    provider_message_id: str | None = Field(
+        description="The provider's id of the sent message (Gmail's); null for SMTP and for"
+        " Microsoft 365, whose Graph names no message."
+    )
+    submitted_only: bool = Field(
+        default=False,
+        description="True for an email sent through Microsoft 365: Graph answered 202, which"
+        " means the message was submitted for delivery, not that it was delivered (Exchange may"
+        " still bounce it to the mailbox). False for Gmail (an id) and SMTP (250 accepted).",
+    )
     message_id: str | None = Field(description="The Message-ID header, set once routed.")
     possible_duplicate: bool
     created_at: datetime
@@ -130,7 +140,7 @@ class AuthorizeRequest(BaseModel):
     )
 
     switch_account: StrictBool = Field(
-        default=False, description="Offer a different Google account than the connected one."
+        default=False, description="Offer a different account than the connected one."
     )
 
 
@@ -149,15 +159,51 @@ class AuthorizationStarted(BaseModel):
 
 
 class FromOption(BaseModel):
-    sender: Literal["gmail", "default"]
+    sender: Literal["gmail", "microsoft", "default"] = Field(
+        description="What `sender` in `POST /v1/emails` calls this address."
+    )
     address: str
     label: str
     enabled: bool
     reason: str | None
 
 
+class Mailbox(BaseModel):
+    """One provider's mailbox connection."""
+
+    provider: Literal["gmail", "microsoft"]
+    label: str = Field(description="How the page names it: `Gmail`, `Microsoft 365`.")
+    state: ConnectionState = Field(
+        description="`active` is shown Active; the others Not connected."
+    )
+    address: str | None
+    reason_code: str | None
+    reason: str | None = Field(description="Why it is not connected, in words.")
+    connected_at: datetime | None
+    last_verified_at: datetime | None
+    broken_at: datetime | None
+    available: bool = Field(
+        description="False when this server is not set up to sign in with the provider."
+    )
+
+
+_MAILBOX_EXAMPLE = {
+    "label": "Gmail",
+    "state": "active",
+    "address": "billing@acme.example",
+    "reason_code": None,
+    "reason": None,
+    "connected_at": "2026-11-02T10:00:00+00:00",
+    "last_verified_at": "2026-12-01T09:00:00+00:00",
+    "broken_at": None,
+    "available": True,
+}
+
+
 class EmailSettingsView(BaseModel):
-    """The company's connection as the settings page shows it."""
+    """The company's mailboxes as the settings page shows them. The top-level connection
+    fields describe the Gmail mailbox (as before Microsoft 365 existed: an alias of
+    `mailboxes[provider=gmail]`); `mailboxes` lists every provider's."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -178,6 +224,18 @@ class EmailSettingsView(BaseModel):
                         "reason": None,
                     }
                 ],
+                "mailboxes": [
+                    {"provider": "gmail", **_MAILBOX_EXAMPLE},
+                    {
+                        **_MAILBOX_EXAMPLE,
+                        "provider": "microsoft",
+                        "label": "Microsoft 365",
+                        "state": "disconnected",
+                        "address": None,
+                        "connected_at": None,
+                        "last_verified_at": None,
+                    },
+                ],
             }
         }
     )
@@ -192,6 +250,7 @@ class EmailSettingsView(BaseModel):
     reason_code: str | None
     reason: str | None = Field(description="Why it is not connected, in words.")
     from_options: list[FromOption]
+    mailboxes: list[Mailbox] = Field(description="Every provider's mailbox, Gmail first.")
 
 
 class Revocation(BaseModel):

@@ -20,7 +20,6 @@ from fastapi.staticfiles import StaticFiles
 
 from mailroute.bootstrap import WebServices
 from mailroute.services.connections import AuthorizationRefusedError, BrowserSession
-from mailroute.services.email_settings import email_settings
 from mailroute.web import settings_page
 from mailroute.web.api_models import AUTHENTICATED, error_responses
 from mailroute.web.auth import Admin, Caller
@@ -34,7 +33,7 @@ from mailroute.web.email_models import (
     RevokeResult,
     VerifyResult,
 )
-from mailroute.web.errors import ApiError
+from mailroute.web.mailbox_settings import GONE, settings_json
 from mailroute.web.templates import TEMPLATES
 
 api = APIRouter(prefix="/v1", tags=["gmail connection"])
@@ -42,19 +41,7 @@ oauth = APIRouter(tags=["gmail connection"])
 Gmail = Annotated[WebServices, Depends(context)]
 
 
-def settings_json(gmail: WebServices, company_id: str) -> dict[str, Any]:
-    company = gmail.companies.get(company_id)
-    if company is None:
-        raise ApiError(404, "unknown_company", "this API key's company no longer exists")
-    view = email_settings(
-        gmail.connections.for_company(company_id),
-        company_name=company.name,
-        default_from=gmail.settings.default_from,
-    )
-    return view.as_json()
-
-
-_GONE = "This API key's company no longer exists."
+_GONE = GONE
 
 
 @api.post(

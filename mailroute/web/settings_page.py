@@ -11,6 +11,8 @@ login that opens it (`login`). Server-rendered; every POST carries the session's
     POST /settings/email/retry-failed        "Retry N emails that failed while Gmail was not
                                              connected" (shown after a re-authorization)
     POST /settings/email/emails/{id}/retry   one failed email, as POST /v1/emails/{id}/retry
+
+The Microsoft 365 card's forms and the primary mailbox choice are `microsoft_page`'s.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from mailroute.services.dispatching import (
     retry_failed_while_not_connected,
 )
 from mailroute.services.intake import Accepted
+from mailroute.services.microsoft_connections import REVOCATION_AT_MICROSOFT
 from mailroute.services.settings_page import (
-    GMAIL_NOT_ACTIVE,
+    NOT_ACTIVE,
     ConnectionCheck,
     EmailSettingsPage,
     SendForm,
@@ -39,7 +42,7 @@ from mailroute.services.settings_page import (
     revoke_access,
     send_from_settings_page,
 )
-from mailroute.web import login, webhooks_page
+from mailroute.web import login, microsoft_page, webhooks_page
 from mailroute.web.browser_session import csrf_token, flash, pop_flash, session_id
 from mailroute.web.check_limit import check_refused, refused_check
 from mailroute.web.correlation import correlation_id
@@ -76,6 +79,8 @@ def _page(
             "view": page.view,
             "now": page.now,
             "verify_due": page.verify_due,
+            "microsoft_verify_due": page.microsoft_verify_due,
+            "revocation_note": REVOCATION_AT_MICROSOFT,
             "retry_count": page.retry_count,
             "emails": page.emails,
             "csrf": csrf_token(request),
@@ -112,8 +117,8 @@ def _flash_revoked(request: Request, revoked: Revoked | None) -> None:
 def _flash_sent(request: Request, sent: Accepted | list[FieldProblem]) -> None:
     if isinstance(sent, Accepted):
         flash(request, "success", "Email accepted; its status appears below.", id=sent.email_id)
-    elif sent == [GMAIL_NOT_ACTIVE]:
-        flash(request, "error", GMAIL_NOT_ACTIVE.message)  # it says what to choose instead
+    elif len(sent) == 1 and sent[0] in NOT_ACTIVE.values():
+        flash(request, "error", sent[0].message)  # it says what to choose instead
     else:
         problems = "; ".join(f"{p.field}: {p.message}" for p in sent)
         flash(request, "error", f"The email was not sent: {problems}")
@@ -221,4 +226,5 @@ def install(app: FastAPI) -> None:
     install_page_refusals(app)
     app.include_router(login.router)
     app.include_router(router)
+    app.include_router(microsoft_page.router)
     app.include_router(webhooks_page.router)

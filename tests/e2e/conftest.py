@@ -69,3 +69,29 @@ def connections(database: Any, settings: Any) -> Any:
     from mailroute.adapters.db.connections import PostgresConnections
 
     return PostgresConnections(database, TokenCipher(settings.token_encryption_keys))
+
+
+@pytest.fixture(scope="module")
+def ms_stack(
+    stack_env: dict[str, str], database: Any, broker_vhost: str, tmp_path_factory: Any
+) -> Iterator[Any]:
+    """A sandbox with its Microsoft TLS listener and a web app pointed at it (processes of
+    their own: the session's sandbox keeps the machine's default Microsoft port)."""
+    from tests.microsoft_stack import microsoft_stack
+
+    with microsoft_stack(stack_env, tmp_path_factory.mktemp("e2e-microsoft"), "e2e") as stack:
+        yield stack
+
+
+@pytest.fixture
+def tls_page_context(chromium: Any) -> Iterator[Any]:
+    """As `page_context`, accepting the certificate of the sandbox's Microsoft listener (issued
+    by the sandbox's own CA, which Chromium does not know)."""
+    context = chromium.new_context(
+        viewport={"width": 1100, "height": 900}, locale="en-GB", ignore_https_errors=True
+    )
+    context.set_default_timeout(15_000)
+    try:
+        yield context
+    finally:
+        context.close()

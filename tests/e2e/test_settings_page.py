@@ -5,7 +5,6 @@ Re-authorize Sync), with a screenshot of each state in docs/screenshots/."""
 from __future__ import annotations
 
 import re
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,47 +16,16 @@ from playwright.sync_api import Locator, Page, expect
 from mailroute.adapters.db.connections import PostgresConnections
 from mailroute.adapters.db.pool import Pool
 from tests.conftest import SandboxClient, TestCompany, email_request, wait_for
-from tests.stack import MAILROUTE, Process
+from tests.e2e.pages import (
+    account_radio,
+    from_options,
+    login_link,
+    open_login_link,
+    refusals_of_the_policy,
+)
+from tests.stack import Process
 
 pytestmark = pytest.mark.browser
-
-
-def _login_link(company: TestCompany, stack_env: dict[str, str]) -> str:
-    return subprocess.run(
-        [MAILROUTE, "login-link", "--company", company.id],
-        env=stack_env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
-def _open_login_link(page: Page, link: str) -> None:
-    """Open a login link and confirm on its page (opening it alone spends nothing)."""
-    page.goto(link)
-    expect(page.locator("#login-confirm")).to_be_visible()
-    page.click("#btn-login-confirm")
-
-
-def _refusals_of_the_policy(page: Page) -> list[str]:
-    """Every Content-Security-Policy violation the page (and its popups) report."""
-    refused: list[str] = []
-
-    def watch(target: Page) -> None:
-        target.on(
-            "console",
-            lambda message: (
-                refused.append(message.text) if "Content Security Policy" in message.text else None
-            ),
-        )
-
-    watch(page)
-    page.on("popup", watch)
-    return refused
-
-
-def _account_radio(email: str) -> str:
-    return "#account-" + "".join(c if c.isalnum() else "-" for c in email.lower())
 
 
 def _sign_in_with_google(
@@ -69,19 +37,12 @@ def _sign_in_with_google(
     popup = opened.value
     popup.wait_for_load_state()
     expect(popup.locator("#consent-form")).to_be_visible()
-    popup.check(_account_radio(account))
+    popup.check(account_radio(account))
     expect(popup.locator("#grant-gmail-send")).to_be_checked()
     if screenshot is not None:
         popup.screenshot(path=str(screenshot), full_page=True)
     popup.click("#allow")
     popup.wait_for_event("close", timeout=15_000)
-
-
-def _from_options(page: Page) -> list[tuple[str, bool]]:
-    options = page.locator("#from-select option")
-    return [
-        (options.nth(i).inner_text(), options.nth(i).is_disabled()) for i in range(options.count())
-    ]
 
 
 def _email_row(page: Page, email_id: str, status: str, timeout: float = 30) -> Locator:
@@ -114,11 +75,11 @@ def test_an_admin_connects_loses_re_authorizes_and_revokes_gmail(
     account = f"owner.{uuid.uuid4().hex[:8]}@acme-sandbox.test"
     sandbox.post("/_sandbox/accounts", email=account, name="Acme Owner")
     page = page_context.new_page()
-    refused_by_policy = _refusals_of_the_policy(page)
+    refused_by_policy = refusals_of_the_policy(page)
 
     # The one-time login link shows who it signs in; its button opens the settings page;
     # nothing is connected yet.
-    _open_login_link(page, _login_link(company, stack_env))
+    open_login_link(page, login_link(company, stack_env))
     expect(page).to_have_url(f"{web}/settings/email")
     expect(page.locator("h1.page-title")).to_have_text("Email")
     expect(page.locator("#status-badge")).to_have_text("Disconnected")
@@ -131,7 +92,7 @@ def test_an_admin_connects_loses_re_authorizes_and_revokes_gmail(
     expect(page.locator("#gmail-address")).to_have_text(account)
     expect(page.locator("#btn-revoke")).to_be_visible()
     expect(page.locator("#btn-reauthorize")).to_have_count(0)
-    options = _from_options(page)
+    options = from_options(page)
     assert any(account in label and not disabled for label, disabled in options)
     assert any("(default sender)" in label and not disabled for label, disabled in options)
     page.screenshot(path=str(screenshots / "settings-active.png"), full_page=True)
@@ -210,7 +171,7 @@ def test_an_admin_connects_loses_re_authorizes_and_revokes_gmail(
     expect(page.locator("#status-badge")).to_have_text("Disconnected")
     expect(page.locator("#btn-sign-in")).to_be_visible()
     expect(page.locator(".notice.success")).to_contain_text("was revoked")
-    options = _from_options(page)
+    options = from_options(page)
     assert len(options) == 1
     assert "(default sender)" in options[0][0]
     page.screenshot(path=str(screenshots / "settings-revoked.png"), full_page=True)
@@ -235,8 +196,8 @@ def test_the_page_checks_a_connection_whose_last_check_is_older_than_a_minute(
     account = f"owner.{uuid.uuid4().hex[:8]}@acme-sandbox.test"
     sandbox.post("/_sandbox/accounts", email=account)
     page = page_context.new_page()
-    refused_by_policy = _refusals_of_the_policy(page)
-    _open_login_link(page, _login_link(company, stack_env))
+    refused_by_policy = refusals_of_the_policy(page)
+    open_login_link(page, login_link(company, stack_env))
     _sign_in_with_google(page, "#btn-sign-in", account)
     expect(page.locator("#status-badge")).to_have_text("Active")
     sandbox.post(f"/_sandbox/accounts/{account}/revoke")
@@ -265,8 +226,8 @@ def test_an_admin_adds_a_webhook_copies_its_secret_and_reads_its_deliveries(
 ) -> None:
     url = "https://93.184.215.14/hooks/mailroute"  # public; nothing answers it from here
     page = page_context.new_page()
-    refused_by_policy = _refusals_of_the_policy(page)
-    _open_login_link(page, _login_link(company, stack_env))
+    refused_by_policy = refusals_of_the_policy(page)
+    open_login_link(page, login_link(company, stack_env))
     expect(page.locator("#no-webhooks")).to_be_visible()
 
     page.fill("#webhook-url-input", url)

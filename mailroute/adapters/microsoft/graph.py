@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -88,14 +89,34 @@ class GraphSender:
         self._max_message_bytes = max_message_bytes
         self._request_limit = request_limit
         self._chunk = upload_chunk
-        self._client = client or httpx.Client(
-            verify=ssl_context_from(ca_file),
-            timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-        )
+        self._ca_file = ca_file
+        self._timeout = timeout
+        self._given = client
+        self._built: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def _client(self) -> httpx.Client:
+        """The HTTP client, built on first use: the CA file it trusts (the sandbox's) may be
+        written only after this process started."""
+        if self._given is not None:
+            return self._given
+        with self._lock:
+            if self._built is None:
+                self._built = httpx.Client(
+                    verify=ssl_context_from(self._ca_file),
+                    timeout=httpx.Timeout(self._timeout, connect=10.0),
+                    limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+                )
+            return self._built
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            built, self._built = self._built, None
+        if built is not None:
+            built.close()
+        if self._given is not None:
+            self._given.close()
 
     def send(self, access_token: str, mime: bytes) -> GraphSubmission:
         """Submit `mime` (a finished message, From the mailbox or one of its aliases)."""
