@@ -12,7 +12,9 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -64,14 +66,28 @@ def sandbox_ports() -> tuple[int, int]:
 
 
 @pytest.fixture(scope="session")
+def microsoft_sandbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    """The sandbox's Microsoft TLS listener: its port, and where the sandbox writes its CA (an
+    empty file until the sandbox starts, so the settings that name it are valid before)."""
+    ca_file = tmp_path_factory.mktemp("microsoft") / "sandbox-microsoft-ca.pem"
+    ca_file.touch()
+    return free_port(), ca_file
+
+
+@pytest.fixture(scope="session")
 def web_port() -> int:
     return free_port()
 
 
 @pytest.fixture(scope="session")
-def settings(sandbox_ports: tuple[int, int], web_port: int) -> Settings:
+def settings(
+    sandbox_ports: tuple[int, int], web_port: int, microsoft_sandbox: tuple[int, Path]
+) -> Settings:
     http_port, smtp_port = sandbox_ports
+    microsoft_port, ca_file = microsoft_sandbox
     env = {
+        "SANDBOX_MICROSOFT_URL": f"https://127.0.0.1:{microsoft_port}",
+        "MICROSOFT_CA_FILE": str(ca_file),
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{TEST_DB}",
         "RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}",
         "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
@@ -102,6 +118,10 @@ def stack_env(settings: Settings) -> dict[str, str]:
             "LOG_FORMAT": "json",
             "WORKER_METRICS_PORT": "0",
             "SANDBOX_REDIRECT_URIS": f"{settings.public_base_url}/oauth/google/callback",
+            "SANDBOX_MICROSOFT_URL": settings.sandbox_microsoft_url,
+            "SANDBOX_MICROSOFT_PORT": str(urlsplit(settings.sandbox_microsoft_url).port),
+            "SANDBOX_MICROSOFT_CA_FILE": settings.microsoft.ca_file,
+            "MICROSOFT_CA_FILE": settings.microsoft.ca_file,
             "OAUTHLIB_INSECURE_TRANSPORT": "1",
         }
     )
