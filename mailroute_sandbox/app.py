@@ -16,7 +16,7 @@ def state_of(request: Request) -> SandboxState:
 
 def create_app(state: SandboxState) -> FastAPI:
     """Build the app around `state`; nothing is started here."""
-    from mailroute_sandbox import consent, controls, gmail, oauth, uploads
+    from mailroute_sandbox import consent, controls, gmail, oauth, risc, risc_controls, uploads
     from mailroute_sandbox.microsoft import controls as microsoft_controls
 
     app = FastAPI(
@@ -26,10 +26,13 @@ def create_app(state: SandboxState) -> FastAPI:
         openapi_url="/_sandbox/openapi.json",
     )
     app.state.sandbox = state
+    app.state.risc = risc.RiscTransmitter(state.client_id)
     app.include_router(consent.router)
     app.include_router(oauth.router)
     app.include_router(gmail.router)
     app.include_router(uploads.router)
     app.include_router(controls.router)
     app.include_router(microsoft_controls.router)
+    app.include_router(risc.router)
+    app.include_router(risc_controls.router)
     return app

@@ -32,6 +32,7 @@ from mailroute_sandbox.control_bodies import (
 )
 from mailroute_sandbox.grant_records import DEATH_REASONS
 from mailroute_sandbox.limits import ApiFault
+from mailroute_sandbox.risc import grant_ended
 from mailroute_sandbox.smtp_sink import SmtpFault
 from mailroute_sandbox.state import SandboxState
 
@@ -146,6 +147,7 @@ async def user_revokes(email: str, request: Request) -> dict[str, int]:
     state = state_of(request)
     _account_or_404(state, email)
     killed = state.grants.kill_account_grants(email, "revoked", expire_access=True)
+    grant_ended(request, email, "revoked", killed)
     return {"grants_revoked": killed}
 
 
@@ -161,6 +163,7 @@ async def invalidate(email: str, body: Invalidate, request: Request) -> dict[str
         expire_access=body.expire_access_tokens or body.reason == "account_deleted",
         refresh_token=body.refresh_token,
     )
+    grant_ended(request, email, body.reason, killed, body.refresh_token)
     error, description = DEATH_REASONS[body.reason]
     return {"grants_invalidated": killed, "error": error, "error_description": description}
 

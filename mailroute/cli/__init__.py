@@ -16,9 +16,9 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
 
 
-from mailroute.cli import company, emails, processes, sandbox, tokens  # noqa: E402
+from mailroute.cli import company, emails, processes, risc, sandbox, tokens  # noqa: E402
 
-for module in (processes, sandbox, company, emails, tokens):
+for module in (processes, sandbox, company, emails, tokens, risc):
     module.register(main)
 
 if __name__ == "__main__":

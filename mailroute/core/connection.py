@@ -35,6 +35,10 @@ class BrokenReason(StrEnum):
     MFA_REQUIRED = "mfa_required"
     CONDITIONAL_ACCESS = "conditional_access"
     ACCOUNT_DISABLED = "account_disabled"
+    # Google's Cross-Account Protection events (`core.risc`).
+    SESSIONS_REVOKED = "sessions_revoked"
+    ACCOUNT_HIJACKED = "account_hijacked"
+    CREDENTIAL_CHANGE_REQUIRED = "credential_change_required"
 
 
 _EXPLANATIONS: dict[BrokenReason, str] = {
@@ -57,6 +61,17 @@ _EXPLANATIONS: dict[BrokenReason, str] = {
     BrokenReason.TOKEN_UNREADABLE: (
         "mailroute can no longer read the stored Google authorization: the key it was"
         " encrypted with was removed from mailroute's configuration"
+    ),
+    BrokenReason.SESSIONS_REVOKED: (
+        "Google signed the Google account out of all its sessions, which ended the authorization"
+    ),
+    BrokenReason.ACCOUNT_DISABLED: "Google disabled the Google account",
+    BrokenReason.ACCOUNT_HIJACKED: (
+        "Google disabled the Google account because it may have been taken over"
+    ),
+    BrokenReason.CREDENTIAL_CHANGE_REQUIRED: (
+        "Google requires the Google account's password to be changed (it saw signs the"
+        " account may be at risk)"
     ),
 }
 

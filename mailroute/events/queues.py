@@ -13,7 +13,8 @@ MICROSOFT: Final = "microsoft"
 SMTP: Final = "smtp"
 NOTIFY: Final = "notify"
 WEBHOOKS: Final = "webhooks"
-ALL_QUEUES: Final = (DISPATCH, GMAIL, MICROSOFT, SMTP, NOTIFY, WEBHOOKS)
+RISC: Final = "risc"
+ALL_QUEUES: Final = (DISPATCH, GMAIL, MICROSOFT, SMTP, NOTIFY, WEBHOOKS, RISC)
 
 DISPATCH_EMAIL: Final = "mailroute.dispatch_email"  # a producer's EmailRequested
 ROUTE_EMAIL: Final = "mailroute.route_email"  # an email stored at intake, by id
@@ -24,6 +25,8 @@ NOTIFY_ADMINS_ONCE: Final = "mailroute.notify_admins_once"
 # Outcome webhooks: one delivery by id; the one notice of an endpoint disabled.
 DELIVER_WEBHOOK: Final = "mailroute.deliver_webhook"
 NOTIFY_WEBHOOK_DISABLED: Final = "mailroute.notify_webhook_disabled"
+# Google's Cross-Account Protection: one received Security Event Token, by its stored id.
+HANDLE_SECURITY_EVENT: Final = "mailroute.handle_security_event"
 
 # Route of an email -> (queue, actor) that sends it.
 SENDERS: Final = {

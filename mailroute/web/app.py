@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from mailroute.bootstrap import WebServices, build_web
 from mailroute.config.settings import Settings
-from mailroute.web import api, gmail, retry, webhooks
+from mailroute.web import api, gmail, microsoft, retry, risc, webhooks
 from mailroute.web.allowed_hosts import AllowedHosts
 from mailroute.web.body_limit import BodyLimit
 from mailroute.web.browser_session import install_sessions
@@ -48,7 +48,8 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="mailroute",
         version="0.1.0",
-        description="Send a company's email through its own Gmail or the default SMTP sender.",
+        description="Send a company's email through its own mailbox (Gmail, Microsoft 365) or"
+        " the default SMTP sender.",
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -64,6 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(retry.router)
     app.include_router(webhooks.router)
     gmail.install(app)
+    microsoft.install(app)
+    risc.install(app)
 
     @app.get("/healthz", tags=["ops"], response_model=Health)
     def healthz() -> dict[str, str]:

@@ -1,5 +1,5 @@
 """One module per queue. Importing this package declares every actor on the current broker."""
 
-from mailroute.workers.actors import dispatch, gmail, microsoft, notify, smtp, webhooks
+from mailroute.workers.actors import dispatch, gmail, microsoft, notify, risc, smtp, webhooks
 
-__all__ = ["dispatch", "gmail", "microsoft", "notify", "smtp", "webhooks"]
+__all__ = ["dispatch", "gmail", "microsoft", "notify", "risc", "smtp", "webhooks"]
