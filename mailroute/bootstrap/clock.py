@@ -16,21 +16,27 @@ from mailroute.adapters.db.emails import PostgresEmails
 from mailroute.adapters.db.legacy_intake import PostgresLegacyIntake
 from mailroute.adapters.db.one_notice_per_break import PostgresNotices
 from mailroute.adapters.db.pool import Pool
+from mailroute.adapters.db.risc_events import PostgresSecurityEvents
 from mailroute.adapters.db.webhook_deliveries import PostgresWebhookDeliveries
+from mailroute.adapters.microsoft.oauth import MicrosoftOAuth
 from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.adapters.rabbitmq.relay import OutboxRelay
 from mailroute.bootstrap.adapters import (
     connection_store,
     gmail_connections,
+    microsoft_connection_store,
+    microsoft_connections,
     open_pool,
     outbox_relay,
 )
 from mailroute.bootstrap.broker import rabbitmq_broker
 from mailroute.bootstrap.retention import retention_pruner
+from mailroute.bootstrap.risc import risc_settings, security_events
 from mailroute.bootstrap.webhooks import webhook_deliveries
 from mailroute.config.settings import Settings
 from mailroute.services.connections import GmailConnections
 from mailroute.services.intake import Intake
+from mailroute.services.microsoft_connections import MicrosoftConnections
 from mailroute.services.retention import RetentionPruner
 
 
@@ -50,8 +56,18 @@ class ClockServices:
     legacy_intake: PostgresLegacyIntake
     webhooks: PostgresWebhookDeliveries
     retention: RetentionPruner
+    # Microsoft 365 connections, checked (and kept alive) as Gmail's; None when no Microsoft
+    # app registration is configured.
+    microsoft_connections: PostgresConnections
+    microsoft: MicrosoftConnections | None
+    microsoft_oauth: MicrosoftOAuth | None
+    # Received Cross-Account Protection tokens, pruned after RISC_RETENTION_DAYS.
+    security_events: PostgresSecurityEvents
+    security_events_kept_days: float
 
     def close(self) -> None:
+        if self.microsoft_oauth is not None:
+            self.microsoft_oauth.close()
         self.broker.close()
         self.pool.close()
 
@@ -62,6 +78,8 @@ def build_clock(settings: Settings) -> ClockServices:
     relay = outbox_relay(settings, pool)
     queue = DramatiqQueues(broker)
     connections = connection_store(settings, pool)
+    ms_store = microsoft_connection_store(settings, pool)
+    microsoft, ms_oauth = microsoft_connections(settings, pool, relay, ms_store)
     return ClockServices(
         settings=settings,
         pool=pool,
@@ -79,4 +97,9 @@ def build_clock(settings: Settings) -> ClockServices:
         legacy_intake=PostgresLegacyIntake(pool),
         webhooks=webhook_deliveries(settings, pool),
         retention=retention_pruner(settings, pool),
+        microsoft_connections=ms_store,
+        microsoft=microsoft,
+        microsoft_oauth=ms_oauth,
+        security_events=security_events(settings, pool),
+        security_events_kept_days=risc_settings(settings).retention_days,
     )

@@ -74,6 +74,11 @@ def clock_jobs(built: ClockServices) -> list[Job]:
                 built.gmail.verify,
             ),
         ),
+        Job(
+            "check_microsoft_connections",
+            min(15.0, check_interval.total_seconds() / 2),
+            lambda: check_microsoft(built, check_interval),
+        ),
         # Revocations Google did not confirm, asked again (each has its own backoff).
         Job("retry_revocations", 2.0, built.gmail.retry_revocations),
         # Webhook deliveries due for their next attempt (or held by a worker that died), and
@@ -81,7 +86,24 @@ def clock_jobs(built: ClockServices) -> list[Job]:
         Job("redrive_webhooks", 1.0, lambda: redrive(built.webhooks, built.relay)),
         # Content past RETENTION_DAYS and rows nothing reads any more, in small batches.
         Job("prune_retained", built.retention.every_seconds, built.retention.prune_once),
+        Job(
+            "prune_security_events",
+            3600.0,
+            lambda: built.security_events.purge(timedelta(days=built.security_events_kept_days)),
+        ),
     ]
+
+
+def check_microsoft(built: ClockServices, interval: timedelta) -> None:
+    """Microsoft 365 connections not verified within `interval`: a forced renewal each (it
+    finds a break before a send does, and keeps the refresh token from expiring idle: Microsoft
+    ends one unused for 90 days)."""
+    if built.microsoft is None:
+        return
+    due = built.microsoft_connections.due_for_check(
+        interval=interval, limit=built.settings.connection_checks_per_tick
+    )
+    check_connections(due, built.microsoft.verify)
 
 
 def run_clock(settings: Settings, stop: threading.Event | None = None) -> None:
