@@ -1,5 +1,8 @@
 """One Microsoft 365 mailbox sends 300 emails under Exchange Online's 30 messages a minute,
-shared by both worker processes: none refused by the mailbox's rate limit, and close to it."""
+shared by both worker processes: none refused by the mailbox's rate limit, and close to it.
+
+Ten minutes of slots: those further ahead than a queue delay may wait are parked in PostgreSQL
+and put back on the queue by the clock shortly before their slot, as in production."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pytest
 from mailroute.adapters.db.pool import Pool
 from mailroute_sandbox.client import SandboxClient as FullSandbox
 from tests.integration.microsoft_sending.conftest import MicrosoftCompany, all_ended, rows
-from tests.stack import Process, wait_for
+from tests.stack import Process, running, wait_for
 
 EMAILS = 300
 EXCHANGE_PER_MINUTE = 30
