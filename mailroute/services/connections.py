@@ -39,7 +39,7 @@ from mailroute.services.oauth_callback import (
     BrowserSession,
     ProviderWords,
     checked_callback,
-    issue_state,
+    start_sign_in,
 )
 from mailroute.services.revocations import KEEPS_ASKING, GoogleRevocations
 from mailroute.services.signed_oauth_state import StateSigner
@@ -91,25 +91,19 @@ class GmailConnections:
         self, *, company_id: str, user_id: str | None, session_id: str, switch_account: bool
     ) -> str:
         """Google's consent URL for this company's admin, bound to their browser session."""
-        issued = issue_state(
-            self._signer, self._secret_key, company_id=company_id, session_id=session_id
-        )
-        current = self._connections.for_company(company_id)
-        hint = None
-        if current and current.state != "disconnected" and not switch_account:
-            hint = current.address
-        start = self._oauth.authorization_url(issued.state, login_hint=hint)
-        self._states.save(
-            issued.nonce,
+        url = start_sign_in(
+            self._signer,
+            self._states,
+            self._secret_key,
+            self._oauth.authorization_url,
+            current=self._connections.for_company(company_id),
             company_id=company_id,
             user_id=user_id,
-            session_hash=issued.session_binding,
-            code_verifier=start.code_verifier,
+            session_id=session_id,
             switch_account=switch_account,
-            ttl=self._signer.max_age,
         )
         log.info("connection.authorization_started", company_id=company_id)
-        return start.url
+        return url
 
     def complete_authorization(
         self, params: Mapping[str, str], session: BrowserSession

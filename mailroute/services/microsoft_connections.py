@@ -43,7 +43,7 @@ from mailroute.services.oauth_callback import (
     BrowserSession,
     ProviderWords,
     checked_callback,
-    issue_state,
+    start_sign_in,
 )
 from mailroute.services.signed_oauth_state import StateSigner
 
@@ -103,25 +103,19 @@ class MicrosoftConnections:
     ) -> str:
         """Microsoft's sign-in URL for this company's admin, bound to their browser session;
         msal's flow (PKCE verifier, nonce) is kept, encrypted, as the pending code verifier."""
-        issued = issue_state(
-            self._signer, self._secret_key, company_id=company_id, session_id=session_id
-        )
-        current = self._connections.for_company(company_id)
-        hint = None
-        if current and current.state != "disconnected" and not switch_account:
-            hint = current.address
-        start = self._oauth.authorization_url(issued.state, login_hint=hint)
-        self._states.save(
-            issued.nonce,
+        url = start_sign_in(
+            self._signer,
+            self._states,
+            self._secret_key,
+            self._oauth.authorization_url,
+            current=self._connections.for_company(company_id),
             company_id=company_id,
             user_id=user_id,
-            session_hash=issued.session_binding,
-            code_verifier=start.code_verifier,
+            session_id=session_id,
             switch_account=switch_account,
-            ttl=self._signer.max_age,
         )
         log.info("connection.authorization_started", company_id=company_id, provider="microsoft")
-        return start.url
+        return url
 
     def complete_authorization(
         self, params: Mapping[str, str], session: BrowserSession

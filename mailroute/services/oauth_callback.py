@@ -13,9 +13,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from mailroute.core.connection_ports import AuthorizationStates
-from mailroute.core.oauth import PendingAuthorization
+from mailroute.core.oauth import AuthorizationStart, PendingAuthorization
+from mailroute.core.records import ConnectionRecord
 from mailroute.services.grant_checks import AuthorizationRefusedError
 from mailroute.services.signed_oauth_state import (
     StatePayload,
@@ -59,6 +61,42 @@ def issue_state(
     nonce = secrets.token_urlsafe(24)
     binding = session_binding(secret_key, session_id)
     return IssuedState(nonce, binding, signer.sign(StatePayload(nonce, company_id, binding)))
+
+
+class AuthorizationUrl(Protocol):
+    def __call__(self, state: str, *, login_hint: str | None = None) -> AuthorizationStart: ...
+
+
+def start_sign_in(
+    signer: StateSigner,
+    states: AuthorizationStates,
+    secret_key: str,
+    authorization_url: AuthorizationUrl,
+    *,
+    current: ConnectionRecord | None,
+    company_id: str,
+    user_id: str | None,
+    session_id: str,
+    switch_account: bool,
+) -> str:
+    """The provider's sign-in URL for this company's admin, bound to their browser session,
+    offering the connected account unless they asked to switch; the pending authorization
+    (its PKCE verifier, or msal's whole flow) is saved for the callback, once."""
+    issued = issue_state(signer, secret_key, company_id=company_id, session_id=session_id)
+    hint = None
+    if current and current.state != "disconnected" and not switch_account:
+        hint = current.address
+    start = authorization_url(issued.state, login_hint=hint)
+    states.save(
+        issued.nonce,
+        company_id=company_id,
+        user_id=user_id,
+        session_hash=issued.session_binding,
+        code_verifier=start.code_verifier,
+        switch_account=switch_account,
+        ttl=signer.max_age,
+    )
+    return start.url
 
 
 @dataclass(frozen=True)
