@@ -27,12 +27,15 @@ def test_300_emails_from_one_mailbox_go_at_over_90_percent_of_30_a_minute_with_n
     database: Pool,
     publish: Callable[..., str],
     worker: Process,
+    stack_env: dict[str, str],
 ) -> None:
     company = microsoft_company.company
-    ids = [publish(microsoft_company) for _ in range(EMAILS)]
-
-    # 300 at 30 a minute is ten minutes; allow half as long again.
-    wait_for(all_ended(database, company.id, EMAILS), timeout=900, interval=2.0, what="300 emails")
+    with running(Process("microsoft-pacing-clock", ["clock"], stack_env), None):
+        ids = [publish(microsoft_company) for _ in range(EMAILS)]
+        # 300 at 30 a minute is ten minutes; allow half as long again.
+        wait_for(
+            all_ended(database, company.id, EMAILS), timeout=900, interval=2.0, what="300 emails"
+        )
     found = rows(database, company.id)
     assert {str(r["id"]) for r in found} == set(ids)
     assert {(r["status"], r["route"]) for r in found} == {("sent", "microsoft")}
