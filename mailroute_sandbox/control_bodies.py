@@ -99,6 +99,7 @@ class SettingsBody(_Body):
     gmail_latency_ms: int | None = Field(None, ge=0)
     token_latency_ms: int | None = Field(None, ge=0)
     testing_mode: bool | None = None
+    refresh_token_lifetime_seconds: int | None = Field(None, ge=1)
     json_body_limit: int | None = Field(None, ge=1)
 
 

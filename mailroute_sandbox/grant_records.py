@@ -67,6 +67,14 @@ class Grant:
     refresh_token: str | None
     created_at: float = field(default_factory=clock.now)
     death: str | None = None
+    # When its refresh token ends (a project in testing mode); None: it lives until it dies.
+    refresh_expires_at: float | None = None
+
+    def refresh_expires_in(self, at: float) -> int | None:
+        """Google's `refresh_token_expires_in`: whole seconds left, None without an end."""
+        if self.refresh_expires_at is None:
+            return None
+        return max(0, int(self.refresh_expires_at - at))
 
 
 @dataclass

@@ -114,6 +114,11 @@ class GrantStore:
                 self._enforce_token_limit(found.account, client_id)
             return grant, found
 
+    def limit_refresh_token(self, grant: Grant, lifetime: float) -> None:
+        """The grant's refresh token ends `lifetime` seconds after the grant (testing mode)."""
+        with self._lock:
+            grant.refresh_expires_at = grant.created_at + lifetime
+
     def _enforce_token_limit(self, account: str, client_id: str) -> None:
         live = [
             g
@@ -151,6 +156,9 @@ class GrantStore:
             grant = self._grants[grant_id]
             if grant.client_id != client_id:
                 raise OAuthError(401, "unauthorized_client", "Unauthorized")
+            ends = grant.refresh_expires_at
+            if grant.death is None and ends is not None and clock.now() >= ends:
+                grant.death = "testing_mode_expired"
             if grant.death is not None:
                 error, description = DEATH_REASONS[grant.death]
                 raise OAuthError(400, error, description)

@@ -17,7 +17,7 @@ import structlog
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from mailroute_sandbox import errors
+from mailroute_sandbox import clock, errors
 from mailroute_sandbox.app import state_of
 from mailroute_sandbox.grant_records import Grant, OAuthError
 from mailroute_sandbox.limits import ApiFault
@@ -33,7 +33,6 @@ from mailroute_sandbox.state import SandboxState
 log = structlog.get_logger(__name__)
 router = APIRouter()
 ISSUER = "https://accounts.google.com"
-TESTING_REFRESH_LIFETIME = 604799
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -106,8 +105,10 @@ def _token_payload(
     if with_refresh and grant.refresh_token:
         payload["refresh_token"] = grant.refresh_token
         state.issued.add(grant.account, "refresh_tokens", grant.refresh_token)
-        if state.settings.testing_mode and not set(scopes) <= IDENTITY_SCOPES:
-            payload["refresh_token_expires_in"] = TESTING_REFRESH_LIFETIME
+    # A refresh token with an end (testing mode) says how long it has left, on every answer.
+    left = grant.refresh_expires_in(clock.now())
+    if left is not None:
+        payload["refresh_token_expires_in"] = left
     if "openid" in grant.scopes:
         payload["id_token"] = _id_token(state, grant, access, nonce)
     return payload
@@ -170,6 +171,11 @@ def _exchange_code(state: SandboxState, form: dict[str, str], client_id: str) ->
     grant, auth_code = state.grants.redeem_code(
         code, client_id, form.get("redirect_uri"), form.get("code_verifier")
     )
+    # Testing mode: a refresh token for more than name, email and profile ends after the
+    # configured lifetime (Google: 7 days), and every token answer says so.
+    testing = state.settings.testing_mode and not set(grant.scopes) <= IDENTITY_SCOPES
+    if testing and grant.refresh_token:
+        state.grants.limit_refresh_token(grant, state.settings.refresh_token_lifetime_seconds)
     payload = _token_payload(state, grant, grant.scopes, with_refresh=True, nonce=auth_code.nonce)
     state.counters.bump("token_exchanges", grant.account)
     log.info(

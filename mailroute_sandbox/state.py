@@ -27,6 +27,7 @@ from mailroute_sandbox.mime import JsonDict, parsed_message
 from mailroute_sandbox.smtp_sink import SmtpSink
 
 DEFAULT_ACCESS_TOKEN_LIFETIME = 3599
+TESTING_REFRESH_TOKEN_LIFETIME = 7 * 24 * 60 * 60
 JSON_BODY_LIMIT = 5 * 1024 * 1024  # bytes of request body on the non-upload path
 UPLOAD_LIMIT = 36_700_160  # 35 MiB, the discovery document's maxSize
 COUNTER_NAMES = (
@@ -48,6 +49,8 @@ class SandboxSettings:
     gmail_latency_ms: int = 0
     token_latency_ms: int = 0  # every /token answer waits this long (a slow Google)
     testing_mode: bool = False
+    # How long a refresh token of a project in testing mode lives (Google: 7 days).
+    refresh_token_lifetime_seconds: int = TESTING_REFRESH_TOKEN_LIFETIME
     json_body_limit: int = JSON_BODY_LIMIT
 
     def as_json(self) -> dict[str, Any]:
@@ -56,6 +59,7 @@ class SandboxSettings:
             "gmail_latency_ms": self.gmail_latency_ms,
             "token_latency_ms": self.token_latency_ms,
             "testing_mode": self.testing_mode,
+            "refresh_token_lifetime_seconds": self.refresh_token_lifetime_seconds,
             "json_body_limit": self.json_body_limit,
             "upload_limit": UPLOAD_LIMIT,
         }

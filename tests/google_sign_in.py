@@ -36,5 +36,6 @@ def connect_for_real(
         access_token_expires_at=granted.expires_at,
         scopes=granted.granted_scopes,
         connected_by=connected_by,
+        refresh_expires_at=granted.refresh_expires_at,
     )
     return record

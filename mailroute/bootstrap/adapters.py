@@ -28,6 +28,7 @@ from mailroute.adapters.rabbitmq.queues import DramatiqQueues
 from mailroute.adapters.rabbitmq.relay import OutboxRelay, RelayInBackground
 from mailroute.adapters.smtp import SmtpSender, SmtpServer
 from mailroute.bootstrap.broker import queue_type
+from mailroute.bootstrap.reauthorization import reauthorization_links
 from mailroute.config.settings import Settings
 from mailroute.core.pacing import PacingPolicy, microsoft_policy
 from mailroute.core.ports import Outbox
@@ -85,6 +86,7 @@ def gmail_connections(
         outbox=outbox,
         secret_key=settings.secret_key,
         revocations=GoogleRevocations(pending, oauth, retry=retry),
+        links=reauthorization_links(pool),
     )
 
 
@@ -143,6 +145,7 @@ def microsoft_connections(
         secret_key=settings.secret_key,
         # Where Microsoft's sign-out sends the browser back to.
         signed_out_uri=settings.public_base_url.rstrip("/") + "/settings/email",
+        links=reauthorization_links(pool),
     )
     return service, oauth
 

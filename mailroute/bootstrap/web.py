@@ -26,6 +26,7 @@ from mailroute.bootstrap.adapters import (
     open_pool,
 )
 from mailroute.bootstrap.broker import rabbitmq_broker
+from mailroute.bootstrap.reauthorization import reauthorization
 from mailroute.bootstrap.webhooks import webhook_admin
 from mailroute.config.settings import Settings
 from mailroute.core.web_ports import BrowserSessions, RateLimits, SessionNotices
@@ -33,6 +34,7 @@ from mailroute.services.connections import GmailConnections
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.intake import Intake
 from mailroute.services.microsoft_connections import MicrosoftConnections
+from mailroute.services.reauthorization import Reauthorization
 from mailroute.services.webhook_endpoints import WebhookAdmin
 
 
@@ -56,6 +58,8 @@ class WebServices:
     # Microsoft 365: None when this server is not set up to sign in with Microsoft.
     microsoft: MicrosoftConnections | None
     microsoft_connections: PostgresConnections
+    # The mailbox owner's re-authorization links, from a break's notice.
+    reauthorization: Reauthorization
     closers: tuple[Callable[[], None], ...] = ()
 
     def close(self) -> None:
@@ -75,6 +79,7 @@ def build_web(settings: Settings) -> WebServices:
     sessions = PostgresBrowserSessions(pool)
     ms_store = microsoft_connection_store(settings, pool)
     microsoft, ms_oauth = microsoft_connections(settings, pool, deps.outbox, ms_store)
+    gmail = gmail_connections(settings, pool, deps.outbox, connections)
     return WebServices(
         settings=settings,
         pool=pool,
@@ -82,7 +87,7 @@ def build_web(settings: Settings) -> WebServices:
         companies=companies,
         emails=emails,
         intake=Intake(companies, emails, deps.outbox, deps.queue, settings.max_email_bytes),
-        service=gmail_connections(settings, pool, deps.outbox, connections),
+        service=gmail,
         connections=connections,
         login_links=PostgresLoginLinks(pool),
         browser_sessions=sessions,
@@ -96,5 +101,8 @@ def build_web(settings: Settings) -> WebServices:
         webhooks=webhook_admin(settings, pool, deps.outbox),
         microsoft=microsoft,
         microsoft_connections=ms_store,
+        reauthorization=reauthorization(
+            settings, pool, gmail=gmail, microsoft=microsoft, microsoft_oauth=ms_oauth
+        ),
         closers=(ms_oauth.close,) if ms_oauth else (),
     )

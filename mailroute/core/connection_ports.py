@@ -16,7 +16,7 @@ from mailroute.core.oauth import (
     RefreshedToken,
 )
 from mailroute.core.ports import ConnectionBreaks
-from mailroute.core.records import ConnectionRecord, Renewed, TokenSet
+from mailroute.core.records import ConnectionRecord, Renewed, RenewedUntil, TokenSet
 
 RevocationReason = Literal["revoke_access", "superseded", "refused_grant"]
 
@@ -42,6 +42,7 @@ class ConnectionStore(ConnectionBreaks, Protocol):
         access_token_expires_at: datetime | None,
         scopes: Sequence[str],
         connected_by: str | None,
+        refresh_expires_at: datetime | None = None,
     ) -> tuple[ConnectionRecord, list[int]]: ...
 
     def revoke(
@@ -55,7 +56,7 @@ class ConnectionStore(ConnectionBreaks, Protocol):
         connection_id: str,
         generation: int,
         still_fresh: Callable[[TokenSet], bool],
-        refresh: Callable[[TokenSet], Renewed | tuple[str, datetime | None]],
+        refresh: Callable[[TokenSet], Renewed | RenewedUntil | tuple[str, datetime | None]],
     ) -> TokenSet | None:
         """Refresh the access token at most once across threads and processes, holding no
         database connection or row lock while `refresh` calls the provider, storing the

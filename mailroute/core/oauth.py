@@ -21,11 +21,14 @@ ISSUERS = frozenset({"https://accounts.google.com", "accounts.google.com"})
 
 
 class RefreshedToken(NamedTuple):
-    """A new access token; unpacks as `(access_token, expires_at, granted_scopes)`."""
+    """A new access token; unpacks as `(access_token, expires_at, granted_scopes,
+    refresh_expires_at)`."""
 
     access_token: str
     expires_at: datetime | None  # aware UTC
     granted_scopes: tuple[str, ...]
+    # When the refresh token ends, as the answer announced it (`refresh_token_expires_in`).
+    refresh_expires_at: datetime | None = None
 
     def __repr__(self) -> str:  # never let a token reach a log through repr()
         return f"RefreshedToken(expires_at={self.expires_at!r}, scopes={self.granted_scopes!r})"
@@ -56,6 +59,9 @@ class GrantedTokens:
     refresh_token: str | None
     expires_at: datetime | None
     granted_scopes: tuple[str, ...]
+    # When the refresh token ends, as Google announced it (`refresh_token_expires_in`: a
+    # project in testing mode, time-based access); None when no end was announced.
+    refresh_expires_at: datetime | None = None
 
     def __repr__(self) -> str:
         return f"GrantedTokens(identity={self.identity!r}, scopes={self.granted_scopes!r})"

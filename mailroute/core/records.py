@@ -179,6 +179,8 @@ class ConnectionRecord:
     daily_cap: int | None  # None: the provider's default
     has_refresh_token: bool
     provider: str = "gmail"  # registered in `core.providers`
+    # When its refresh token is known to end (the provider announced it); None: not known.
+    refresh_expires_at: datetime | None = None
 
 
 class Renewed(NamedTuple):
@@ -193,6 +195,23 @@ class Renewed(NamedTuple):
     def __repr__(self) -> str:  # never let a token reach a log through repr()
         rotated = self.refresh_token is not None
         return f"Renewed(expires_at={self.expires_at!r}, rotated={rotated})"
+
+
+class RenewedUntil(NamedTuple):
+    """A `Renewed` whose answer also announced when the refresh credential ends (Google's
+    `refresh_token_expires_in`); the lease stores that end with the access token."""
+
+    access_token: str
+    expires_at: datetime | None
+    refresh_token: str | None
+    refresh_expires_at: datetime | None
+
+    def __repr__(self) -> str:  # never let a token reach a log through repr()
+        rotated = self.refresh_token is not None
+        return (
+            f"RenewedUntil(expires_at={self.expires_at!r}, rotated={rotated},"
+            f" refresh_expires_at={self.refresh_expires_at!r})"
+        )
 
 
 @dataclass(frozen=True)

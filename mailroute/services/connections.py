@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 import structlog
 
@@ -26,7 +25,8 @@ from mailroute.core.errors import (
 )
 from mailroute.core.oauth import GrantedTokens, excess_scopes, has_send_scope
 from mailroute.core.ports import Outbox
-from mailroute.core.records import ConnectionRecord, TokenSet
+from mailroute.core.reauthorization import ReauthorizationLinks
+from mailroute.core.records import ConnectionRecord, RenewedUntil, TokenSet
 from mailroute.services.breaks import break_connection
 from mailroute.services.grant_checks import (
     SEND_BOX,
@@ -41,6 +41,7 @@ from mailroute.services.oauth_callback import (
     checked_callback,
     start_sign_in,
 )
+from mailroute.services.reauthorization import link_of_sign_in, spend_link
 from mailroute.services.revocations import KEEPS_ASKING, GoogleRevocations
 from mailroute.services.signed_oauth_state import StateSigner
 
@@ -77,14 +78,22 @@ class GmailConnections:
         outbox: Outbox,
         secret_key: str,
         revocations: GoogleRevocations,
+        links: ReauthorizationLinks | None = None,
     ) -> None:
         self._revocations = revocations
+        self._links = links  # a sign-in a notice's link started is held to its account
         self._connections = connections
         self._states = states
         self._oauth = oauth
         self._signer = signer
         self._outbox = outbox
         self._secret_key = secret_key
+
+    @property
+    def checks_link_sign_ins(self) -> bool:
+        """Whether its callback holds a sign-in a re-authorization link started to the link's
+        account (only then may links start sign-ins for this provider)."""
+        return self._links is not None
 
     # -- Sign in with Google / Re-authorize Sync ------------------------------------------------
     def start_authorization(
@@ -132,8 +141,16 @@ class GmailConnections:
         extra = excess_scopes(granted.granted_scopes)
         if extra:
             raise self._refuse_excess(payload.company_id, granted, current, extra)
+        identity = granted.identity
+        link = link_of_sign_in(
+            self._links, payload.nonce, subject=identity.subject, email=identity.email
+        )
         address = checked_address(granted, current, switch_account=pending.switch_account)
         refresh_token = granted.refresh_token or self._kept_refresh_token(current, granted)
+        connected_by = pending.user_id
+        if link is not None:
+            spend_link(self._links, link, payload.nonce)
+            connected_by = current.connected_by if current else None  # who connected it
         record, outbox_ids = self._connections.connect(
             payload.company_id,
             address=address,
@@ -142,9 +159,10 @@ class GmailConnections:
             access_token=granted.access_token,
             access_token_expires_at=granted.expires_at,
             scopes=granted.granted_scopes,
-            connected_by=pending.user_id,
+            connected_by=connected_by,
+            refresh_expires_at=granted.refresh_expires_at,
         )
-        self._outbox.publish_stored(outbox_ids)
+        self._outbox.publish_stored(outbox_ids)  # with the Active-again notice, after a break
         log.info("connection.connected", company_id=record.company_id, generation=record.generation)
         self._revocations.revoke_new(payload.company_id)  # another account's grant, replaced
         return record
@@ -196,13 +214,15 @@ class GmailConnections:
         if record is None or record.state != "active":
             return Verification(record, checked=False)
 
-        def refresh(tokens: TokenSet) -> tuple[str, datetime | None]:
+        def refresh(tokens: TokenSet) -> RenewedUntil:
             fresh = self._oauth.refresh(tokens.refresh_token)
             if not has_send_scope(fresh.granted_scopes):
                 raise GmailAuthBrokenError(
                     "the send permission is gone", reason=BrokenReason.SCOPE_REMOVED
                 )
-            return fresh.access_token, fresh.expires_at
+            return RenewedUntil(
+                fresh.access_token, fresh.expires_at, None, fresh.refresh_expires_at
+            )
 
         try:
             self._connections.refresh_once(

@@ -1,6 +1,9 @@
 """What the Email settings show: each mailbox's true state (one per provider), why it broke in
 words, and the From addresses the company may send from right now.
 
+An active mailbox whose refresh token is known to end shows when (`expires_at`), and whether
+that is soon (`expires_soon`, `core.expiry`).
+
 The top-level fields describe the Gmail connection, as they did before a second provider
 existed (a documented alias of `mailboxes[provider=gmail]`); `mailboxes` lists every provider's.
 """
@@ -9,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
 from mailroute.core.connection import ConnectionState, explain
+from mailroute.core.expiry import NO_KNOWN_END, expiry
 from mailroute.core.mime import from_header
 from mailroute.core.providers import GMAIL, PROVIDERS, provider
 from mailroute.core.records import ConnectionRecord
@@ -56,6 +60,8 @@ class Mailbox:
     reason_code: str | None
     reason: str | None  # in words
     available: bool = True
+    expires_at: datetime | None = None  # when its refresh token is known to end
+    expires_soon: bool = False  # that end is within `core.expiry`'s window
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -69,13 +75,26 @@ class Mailbox:
             "last_verified_at": _iso(self.last_verified_at),
             "broken_at": _iso(self.broken_at),
             "available": self.available,
+            "expires_at": _iso(self.expires_at),
+            "expires_soon": self.expires_soon,
         }
 
 
-def mailbox(name: str, record: ConnectionRecord | None, *, available: bool = True) -> Mailbox:
+def mailbox(
+    name: str,
+    record: ConnectionRecord | None,
+    *,
+    available: bool = True,
+    now: datetime | None = None,
+) -> Mailbox:
     state: ConnectionState = record.state if record else "disconnected"
     present = record is not None and state != "disconnected"
     broken = record is not None and state == "not_connected"
+    ends = (
+        expiry(record.refresh_expires_at, now=now or datetime.now(UTC), active=state == "active")
+        if record
+        else NO_KNOWN_END
+    )
     return Mailbox(
         provider=name,
         label=provider(name).label,
@@ -87,6 +106,8 @@ def mailbox(name: str, record: ConnectionRecord | None, *, available: bool = Tru
         reason_code=record.broken_reason if record and broken else None,
         reason=explain(record.broken_reason, name) if record and broken else None,
         available=available,
+        expires_at=ends.expires_at,
+        expires_soon=ends.soon,
     )
 
 
@@ -139,13 +160,16 @@ def email_settings(
     default_from: str,
     others: Mapping[str, ConnectionRecord | None] | None = None,
     unavailable: Collection[str] = (),
+    now: datetime | None = None,
 ) -> EmailSettings:
     """The settings of a company whose Gmail connection is `record` and whose other
     providers' are `others` (by provider name); `unavailable` names the providers this server
-    cannot sign in with."""
+    cannot sign in with; `now` is when "expires soon" is judged (the current time)."""
     records = {GMAIL.name: record, **(others or {})}
+    at = now or datetime.now(UTC)
     boxes = tuple(
-        mailbox(name, records.get(name), available=name not in unavailable) for name in PROVIDERS
+        mailbox(name, records.get(name), available=name not in unavailable, now=at)
+        for name in PROVIDERS
     )
     options = [_from_option(box, company_name) for box in boxes if box.address]
     default_address = parseaddr(default_from)[1]

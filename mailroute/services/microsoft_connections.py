@@ -34,6 +34,7 @@ from mailroute.core.errors import (
 )
 from mailroute.core.oauth import sender_address
 from mailroute.core.ports import Outbox
+from mailroute.core.reauthorization import ReauthorizationLinks
 from mailroute.core.records import ConnectionRecord, Renewed, TokenSet
 from mailroute.services.breaks import break_connection
 from mailroute.services.connections import Verification
@@ -45,6 +46,7 @@ from mailroute.services.oauth_callback import (
     checked_callback,
     start_sign_in,
 )
+from mailroute.services.reauthorization import link_of_sign_in, spend_link
 from mailroute.services.signed_oauth_state import StateSigner
 
 log = structlog.get_logger(__name__)
@@ -88,7 +90,9 @@ class MicrosoftConnections:
         outbox: Outbox,
         secret_key: str,
         signed_out_uri: str,
+        links: ReauthorizationLinks | None = None,
     ) -> None:
+        self._links = links  # a sign-in a notice's link started is held to its account
         self._connections = connections
         self._states = states
         self._oauth = oauth
@@ -96,6 +100,12 @@ class MicrosoftConnections:
         self._outbox = outbox
         self._secret_key = secret_key
         self._signed_out_uri = signed_out_uri  # where Microsoft's sign-out sends the browser
+
+    @property
+    def checks_link_sign_ins(self) -> bool:
+        """Whether its callback holds a sign-in a re-authorization link started to the link's
+        account (only then may links start sign-ins for this provider)."""
+        return self._links is not None
 
     # -- Sign in with Microsoft / Re-authorize ---------------------------------------------------
     def start_authorization(
@@ -141,7 +151,15 @@ class MicrosoftConnections:
         except MailrouteError as exc:  # the code or the grant refused (their code says which)
             raise AuthorizationRefusedError(exc.code, exc.message) from exc
         current = self._connections.for_company(payload.company_id)
+        identity = grant.identity
+        link = link_of_sign_in(
+            self._links, payload.nonce, subject=identity.subject, email=identity.email
+        )
         address = _checked_account(grant, current, switch_account=pending.switch_account)
+        connected_by = pending.user_id
+        if link is not None:
+            spend_link(self._links, link, payload.nonce)
+            connected_by = current.connected_by if current else None  # who connected it
         record, outbox_ids = self._connections.connect(
             payload.company_id,
             address=address,
@@ -150,9 +168,9 @@ class MicrosoftConnections:
             access_token=grant.access_token,
             access_token_expires_at=grant.expires_at,
             scopes=grant.granted_scopes,
-            connected_by=pending.user_id,
+            connected_by=connected_by,
         )
-        self._outbox.publish_stored(outbox_ids)
+        self._outbox.publish_stored(outbox_ids)  # with the Active-again notice, after a break
         log.info(
             "connection.connected",
             company_id=record.company_id,

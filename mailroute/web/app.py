@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from mailroute.bootstrap import WebServices, build_web
 from mailroute.config.settings import Settings
-from mailroute.web import api, gmail, microsoft, retry, risc, webhooks
+from mailroute.web import api, gmail, microsoft, reauthorize, retry, risc, webhooks
 from mailroute.web.allowed_hosts import AllowedHosts
 from mailroute.web.body_limit import BodyLimit
 from mailroute.web.browser_session import install_sessions
@@ -67,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     gmail.install(app)
     microsoft.install(app)
     risc.install(app)
+    reauthorize.install(app)
 
     @app.get("/healthz", tags=["ops"], response_model=Health)
     def healthz() -> dict[str, str]:

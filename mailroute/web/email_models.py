@@ -185,6 +185,17 @@ class Mailbox(BaseModel):
     available: bool = Field(
         description="False when this server is not set up to sign in with the provider."
     )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the mailbox's authorization is known to end, as the provider announced"
+        " it (Google, for a project in testing mode: 7 days after the sign-in; time-based"
+        " access). Null when no end is known, and for a mailbox that is not active.",
+    )
+    expires_soon: bool = Field(
+        default=False,
+        description="True when `expires_at` is within 3 days: re-authorize before then, or"
+        " emails from this mailbox start failing at `expires_at`. The page shows Expires soon.",
+    )
 
 
 _MAILBOX_EXAMPLE = {
@@ -197,6 +208,8 @@ _MAILBOX_EXAMPLE = {
     "last_verified_at": "2026-12-01T09:00:00+00:00",
     "broken_at": None,
     "available": True,
+    "expires_at": None,
+    "expires_soon": False,
 }
 
 

@@ -17,6 +17,7 @@ from types import FrameType
 import structlog
 
 from mailroute.bootstrap import ClockServices, build_clock
+from mailroute.bootstrap.expiry import expiry_notices
 from mailroute.config.settings import Settings
 from mailroute.core.abandoned import StallPolicy
 from mailroute.core.errors import BrokerUnavailableError
@@ -86,6 +87,8 @@ def clock_jobs(built: ClockServices) -> list[Job]:
         Job("redrive_webhooks", 1.0, lambda: redrive(built.webhooks, built.relay)),
         # Content past RETENTION_DAYS and rows nothing reads any more, in small batches.
         Job("prune_retained", built.retention.every_seconds, built.retention.prune_once),
+        # The advance notice of a connection whose authorization ends soon, once per generation.
+        Job("send_expiry_notices", 60.0, expiry_notices(settings, built.pool).send_due),
         Job(
             "prune_security_events",
             3600.0,

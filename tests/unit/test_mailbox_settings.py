@@ -86,6 +86,8 @@ def test_the_top_level_fields_stay_the_gmail_mailboxes() -> None:
         "last_verified_at",
         "broken_at",
         "available",
+        "expires_at",
+        "expires_soon",
     }
 
 

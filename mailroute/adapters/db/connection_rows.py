@@ -10,7 +10,8 @@ from mailroute.core.records import ConnectionRecord
 COLUMNS = (
     "id, company_id, state, address, google_subject, generation, scopes, connected_by,"
     " connected_at, last_verified_at, broken_reason, broken_at, access_token_expires_at,"
-    " daily_cap, refresh_token_enc IS NOT NULL AS has_refresh_token, provider"
+    " daily_cap, refresh_token_enc IS NOT NULL AS has_refresh_token, provider,"
+    " refresh_expires_at"
 )
 
 
@@ -32,4 +33,5 @@ def record(row: dict[str, Any]) -> ConnectionRecord:
         daily_cap=row["daily_cap"],
         has_refresh_token=row["has_refresh_token"],
         provider=row["provider"],
+        refresh_expires_at=row.get("refresh_expires_at"),
     )

@@ -1,7 +1,8 @@
 """A Gmail connection's transitions, each one transaction that also writes its events to the
 outbox (and the break, its notice and the notify task):
 
-    connect / re-authorize   -> active, generation + 1, new tokens          (any state)
+    connect / re-authorize   -> active, generation + 1, new tokens          (any state);
+                                after a break, with the one Active-again notice and its task
     break_connection(gen.)   -> active -> not_connected; for exactly one caller, with the notice
     revoke                   -> disconnected, both tokens deleted
 
@@ -27,6 +28,7 @@ from psycopg.rows import DictRow
 
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db import outbox
+from mailroute.adapters.db.active_again_notices import open_active_again
 from mailroute.adapters.db.connection_rows import COLUMNS, record
 from mailroute.adapters.db.pending_revocations import move_refresh_token
 from mailroute.adapters.db.pool import Pool
@@ -40,22 +42,23 @@ AUTH_BROKEN = "connection.auth_broken"
 _CONNECT = (
     "INSERT INTO mailbox_connections (id, company_id, provider, state, address, google_subject,"
     " generation, refresh_token_enc, access_token_enc, access_token_expires_at,"
-    " scopes, connected_by, connected_at, last_verified_at)"
+    " scopes, connected_by, connected_at, last_verified_at, refresh_expires_at)"
     " VALUES (%(id)s, %(company)s, %(provider)s, 'active', %(address)s, %(sub)s, 1, %(rt)s,"
-    " %(at)s, %(exp)s, %(scopes)s, %(by)s, now(), now())"
+    " %(at)s, %(exp)s, %(scopes)s, %(by)s, now(), now(), %(rt_ends)s)"
     " ON CONFLICT (company_id, provider) DO UPDATE SET state = 'active',"
     " address = EXCLUDED.address, google_subject = EXCLUDED.google_subject,"
     " generation = mailbox_connections.generation + 1,"
     " refresh_token_enc = EXCLUDED.refresh_token_enc,"
     " access_token_enc = EXCLUDED.access_token_enc,"
     " access_token_expires_at = EXCLUDED.access_token_expires_at,"
+    " refresh_expires_at = EXCLUDED.refresh_expires_at,"
     " scopes = EXCLUDED.scopes, connected_by = EXCLUDED.connected_by,"
     " connected_at = now(), last_verified_at = now(), broken_reason = NULL,"
     " broken_at = NULL, refresh_lease_owner = NULL, refresh_lease_until = NULL,"
     " updated_at = now()"
     f" RETURNING {COLUMNS}"
 )
-_LOCK = "SELECT 1 FROM mailbox_connections WHERE company_id = %s AND provider = %s FOR UPDATE"
+_LOCK = "SELECT state FROM mailbox_connections WHERE company_id = %s AND provider = %s FOR UPDATE"
 _BREAK = (
     "UPDATE mailbox_connections SET state = 'not_connected', broken_reason = %s,"
     " broken_at = now(), access_token_enc = NULL, access_token_expires_at = NULL,"
@@ -111,10 +114,12 @@ class ConnectionTransitionsSql:
         access_token_expires_at: datetime | None,
         scopes: Sequence[str],
         connected_by: str | None,
+        refresh_expires_at: datetime | None = None,
     ) -> tuple[ConnectionRecord, list[int]]:
         """Connect or re-authorize: active, generation + 1, the new tokens replace the old (the
         old refresh token of another Google account is queued for revocation). Returns the
-        record and the outbox id of its `GmailConnectionChanged`."""
+        record and the outbox id of its `GmailConnectionChanged`. `refresh_expires_at` is the
+        new refresh token's end when the provider announced one."""
         params: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "company": company_id,
@@ -126,9 +131,10 @@ class ConnectionTransitionsSql:
             "exp": access_token_expires_at,
             "scopes": list(scopes),
             "by": connected_by,
+            "rt_ends": refresh_expires_at,
         }
         with self._pool.connection() as conn, conn.transaction():
-            conn.execute(_LOCK, (company_id, self._provider))
+            before = conn.execute(_LOCK, (company_id, self._provider)).fetchone()
             move_refresh_token(
                 conn,
                 company_id,
@@ -139,7 +145,8 @@ class ConnectionTransitionsSql:
             row = conn.execute(_CONNECT, params).fetchone()
             assert row is not None
             after = record(row)
-            return after, [_changed(conn, after)]
+            again = open_active_again(conn, before["state"] if before else None, after)
+            return after, [_changed(conn, after), *again]
 
     def break_connection(
         self, connection_id: str, generation: int, reason: str, correlation_id: str

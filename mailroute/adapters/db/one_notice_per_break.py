@@ -5,7 +5,8 @@ the account and the reason of that break. `deliver_once` takes a pending notice 
 `FOR UPDATE SKIP LOCKED`, sends it inside that transaction and records the outcome: `sent`, or
 `pending` with the error and one more attempt. So concurrent duplicates skip, a retry re-sends
 the same notice, a sent one is never sent again. Re-authorization raises the generation: a new
-key, so a later break notifies.
+key, so a later break notifies. Each attempt carries a new re-authorization link for the
+mailbox's owner (`reauthorization_links`), written in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from collections.abc import Callable
 from datetime import UTC, timedelta
 
 from mailroute.adapters.db import outbox
+from mailroute.adapters.db.active_again_notices import ActiveAgainDelivery
 from mailroute.adapters.db.pool import Pool
+from mailroute.adapters.db.reauthorization_links import issue_link
 from mailroute.core.errors import MailrouteError
+from mailroute.core.reauthorization import LinkedNotice
 from mailroute.core.records import DeliveryOutcome, PendingNotice
 from mailroute.events import AuthBroken, queues
 
 
-class PostgresNotices:
+class PostgresNotices(ActiveAgainDelivery):
+    """The break's notices (and, from `ActiveAgainDelivery`, the Active-again ones)."""
+
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
@@ -59,7 +65,7 @@ class PostgresNotices:
                 (row["company_id"], row["connected_by"]),
             ).fetchall()
             broken_at = row["broken_at"] or row["created_at"]
-            notice = PendingNotice(
+            notice = LinkedNotice(
                 connection_id=connection_id,
                 generation=generation,
                 company_id=str(row["company_id"]),
@@ -72,6 +78,9 @@ class PostgresNotices:
                 attempts=row["attempts"],
                 correlation_id=row["correlation_id"],
                 provider=row["provider"],
+                # A fresh link each attempt: only a hash is kept, so a retry cannot resend the
+                # last one; every link of this break dies with it when it is re-authorized.
+                reauthorization_token=issue_link(conn, connection_id, generation),
             )
             try:
                 send(notice)

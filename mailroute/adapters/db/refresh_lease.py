@@ -24,9 +24,9 @@ from typing import Any
 from mailroute.adapters.crypto import TokenCipher
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.errors import ProviderUnavailableError
-from mailroute.core.records import Renewed, TokenSet
+from mailroute.core.records import Renewed, RenewedUntil, TokenSet
 
-Refresh = Callable[[TokenSet], Renewed | tuple[str, datetime | None]]
+Refresh = Callable[[TokenSet], Renewed | RenewedUntil | tuple[str, datetime | None]]
 
 # Longer than a refresh can take (google-auth's HTTP timeout is 15 s), so only a dead holder's
 # lease expires; waiters give up a little after it would have.
@@ -48,6 +48,7 @@ _TAKE = (
 )
 _STORE = (
     "UPDATE mailbox_connections SET access_token_enc = %s, access_token_expires_at = %s,"
+    " refresh_expires_at = coalesce(%s, refresh_expires_at),"
     " last_verified_at = now(), updated_at = now(),"
     " refresh_lease_owner = NULL, refresh_lease_until = NULL"
     " WHERE id = %s AND generation = %s AND state = 'active' AND refresh_lease_owner = %s"
@@ -56,6 +57,7 @@ _STORE = (
 # the one stored, since only the lease holder refreshes.
 _STORE_ROTATED = (
     "UPDATE mailbox_connections SET access_token_enc = %s, access_token_expires_at = %s,"
+    " refresh_expires_at = coalesce(%s, refresh_expires_at),"
     " refresh_token_enc = %s, last_verified_at = now(), updated_at = now(),"
     " refresh_lease_owner = NULL, refresh_lease_until = NULL"
     " WHERE id = %s AND generation = %s AND state = 'active' AND refresh_lease_owner = %s"
@@ -137,14 +139,17 @@ class RefreshLease:
         refresh: Refresh,
     ) -> TokenSet | None:
         try:
-            renewed = Renewed(*refresh(current))  # the provider's HTTP call: nothing held
+            answer = refresh(current)  # the provider's HTTP call: nothing held
         except BaseException:
             with self._pool.connection() as conn:
                 conn.execute(_RELEASE, (connection_id, owner))
             raise
-        access_token, expires_at, rotated = renewed
+        access_token, expires_at, rotated = Renewed(*answer[:3])
+        refresh_ends = answer.refresh_expires_at if isinstance(answer, RenewedUntil) else None
         ciphertext = self._cipher.encrypt(access_token)
-        params: tuple[object, ...] = (ciphertext, expires_at)
+        # An answer that announces no end keeps the stored one (a send's refresh may not
+        # carry the hint; the end of a grant does not move).
+        params: tuple[object, ...] = (ciphertext, expires_at, refresh_ends)
         statement = _STORE
         if rotated is not None:
             statement = _STORE_ROTATED

@@ -32,6 +32,7 @@ from mailroute.adapters.google.errors import (
     IdentityRejectedError,
     google_errors,
 )
+from mailroute.adapters.google.token_hint import HINT, HintReadingRequest
 from mailroute.adapters.google.transport import (
     HTTP_TIMEOUT_SECONDS,
     CertCache,
@@ -40,6 +41,7 @@ from mailroute.adapters.google.transport import (
 )
 from mailroute.config.settings import Settings
 from mailroute.core.errors import ProviderUnavailableError
+from mailroute.core.expiry import expires_at_from_hint
 from mailroute.core.oauth import (
     GMAIL_SEND,
     ISSUERS,
@@ -150,6 +152,7 @@ class GoogleOAuth:
             refresh_token=credentials.refresh_token,
             expires_at=_aware(credentials.expiry),
             granted_scopes=granted,
+            refresh_expires_at=expires_at_from_hint(token.get(HINT), now=datetime.now(UTC)),
         )
 
     def verify_id_token(self, id_token: str) -> GoogleIdentity:
@@ -194,11 +197,13 @@ class GoogleOAuth:
             client_secret=self._client_secret,
             scopes=[GMAIL_SEND],
         )
+        request = HintReadingRequest(self._transport())
         with google_errors("token refresh"):
-            credentials.refresh(self._transport())  # type: ignore[no-untyped-call]
+            credentials.refresh(request)  # type: ignore[no-untyped-call]
         # Google answers invalid_scope when gmail.send is gone; a 200 without `scope` granted it.
         granted = tuple(credentials.granted_scopes or (GMAIL_SEND,))
-        return RefreshedToken(str(credentials.token), _aware(credentials.expiry), granted)
+        ends = expires_at_from_hint(request.hint, now=datetime.now(UTC))
+        return RefreshedToken(str(credentials.token), _aware(credentials.expiry), granted, ends)
 
     def revoke(self, token: str) -> bool:
         """Ask Google to forget the grant. True when it is gone (200, or 400 invalid_token:

@@ -61,6 +61,7 @@ def test_100_concurrent_sends_on_a_revoked_grant_fail_with_one_notice_then_reaut
     )
     [notice] = sandbox.smtp_messages(rcpt=company.admin_email)
     assert notices == [notice]
+    assert notice["subject"].startswith("Action needed")
     assert microsoft_company.account in notice["subject"]
     assert "Microsoft 365" in notice["text"]
     assert explain(record.broken_reason, "microsoft") in notice["text"]
@@ -82,4 +83,9 @@ def test_100_concurrent_sends_on_a_revoked_grant_fail_with_one_notice_then_reaut
     assert (last["status"], last["route"]) == ("sent", "default")
     assert microsoft_company.account not in last["from_address"]
     assert len(sandbox.smtp_messages(rcpt=company.rcpt())) == 1
-    assert len(sandbox.smtp_messages(rcpt=company.admin_email)) == 1  # still the one notice
+    breaks = [
+        m
+        for m in sandbox.smtp_messages(rcpt=company.admin_email)
+        if m["subject"].startswith("Action needed")
+    ]
+    assert len(breaks) == 1  # still the one notice of the break
