@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -141,7 +142,13 @@ def unconfigured() -> Ask:
         async with httpx.AsyncClient(transport=transport, base_url=PUBLIC) as client:
             return await client.request(method, url, **kwargs)
 
-    return lambda method, url, **kwargs: asyncio.run(call(method, url, **kwargs))
+    def ask(method: str, url: str, **kwargs: Any) -> httpx.Response:
+        # A loop of its own in a thread of its own: the thread running the tests may hold a
+        # running loop already (Playwright's sync API leaves one behind in the same session).
+        with ThreadPoolExecutor(max_workers=1) as runner:
+            return runner.submit(asyncio.run, call(method, url, **kwargs)).result()
+
+    return ask
 
 
 @pytest.mark.parametrize("path", ["/v1/microsoft/authorize", "/v1/microsoft/revoke"])

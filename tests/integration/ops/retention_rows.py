@@ -308,4 +308,14 @@ INSERT INTO intake_outbox (company_id, event_id, email_id, payload)
 VALUES (%(company)s, 'legacy-1', %(email)s, '{}');
 INSERT INTO pending_revocations (company_id, google_subject, address, reason, status, settled_at)
 VALUES (%(company)s, %(subject)s, 'old@acme.example', 'superseded', 'confirmed', now());
+INSERT INTO reauthorization_links (token_hash, company_id, connection_id, generation, provider,
+  account_subject, address, expires_at, sign_in_nonce)
+VALUES (sha256(%(company)s::text::bytea), %(company)s::uuid, %(connection)s, 99, 'gmail',
+  %(subject)s, 'owner@acme.example', now() + interval '7 days', 'nonce-' || %(company)s::text);
+INSERT INTO reauthorization_sign_ins (nonce, token_hash)
+VALUES ('nonce-' || %(company)s::text, sha256(%(company)s::text::bytea));
+INSERT INTO active_again_notices (connection_id, generation, company_id, status)
+VALUES (%(connection)s, 99, %(company)s::uuid, 'sent');
+INSERT INTO expiry_notices (connection_id, generation, company_id, expires_at, status)
+VALUES (%(connection)s, 99, %(company)s::uuid, now() + interval '2 days', 'sent');
 """
