@@ -430,6 +430,36 @@ class FakeEmails(Emails):
                 row.correlation_id,
             )
 
+    def claim_many(self, email_ids: list[str], claim_key: str, route: Route) -> list[Claim]:
+        claims = [self.claim(email_id, claim_key, route) for email_id in email_ids]
+        return [claim for claim in claims if claim is not None]
+
+    def release_claims(self, email_ids: list[str], claim_key: str) -> int:
+        released = 0
+        with self._lock:
+            for email_id in email_ids:
+                row = self._claimed(email_id, claim_key)
+                if row is not None:
+                    row.status, row.claim_key = "queued", None
+                    row.attempts = max(row.attempts - 1, 0)
+                    released += 1
+        return released
+
+    def mark_sent_many(
+        self, sent: list[tuple[Claim, ProviderReceipt]], claim_key: str
+    ) -> list[int]:
+        ids = [
+            self.mark_sent(
+                claim,
+                claim_key,
+                provider_message_id=receipt.message_id,
+                provider_thread_id=receipt.thread_id,
+                submitted_only=receipt.submitted_only,
+            )
+            for claim, receipt in sent
+        ]
+        return [outbox_id for outbox_id in ids if outbox_id is not None]
+
     def _claimed(self, email_id: str, claim_key: str) -> EmailRow | None:
         row = self.rows.get(email_id)
         return row if row and row.status == "sending" and row.claim_key == claim_key else None

@@ -48,6 +48,9 @@ _STEPS = {
     queues.ROUTE_EMAIL: "routing it",
     queues.SEND_VIA_SMTP: "sending it through the default sender",
     queues.SEND_VIA_GMAIL: "sending it through Gmail",
+    queues.SEND_VIA_MICROSOFT: "sending it through Microsoft 365",
+    queues.DISPATCH_EMAILS: "taking it from the dispatch queue",
+    queues.SEND_MANY_VIA_SMTP: "sending it through the default sender",
 }
 _WAITING = {
     "accepted": "accepted but never routed",
@@ -79,18 +82,42 @@ class DeadEmail:
     request: EmailRequested | None = None
 
 
-def email_of(dead: DeadLetter) -> DeadEmail | None:
-    """Which accepted email the dead message carried; None when it carried none (a notice, a
-    message the door refused, an id that is not one)."""
+def emails_of(dead: DeadLetter) -> list[DeadEmail]:
+    """Every accepted email the dead message carried: one, or a batch message's many (each
+    id, each readable request); none for a notice, a message the door refused, an id that is
+    not one."""
     first = dead.args[0] if dead.args else None
     if isinstance(dead.error, _REFUSALS):
-        return None
-    if dead.actor in (queues.ROUTE_EMAIL, queues.SEND_VIA_GMAIL, queues.SEND_VIA_SMTP):
-        return DeadEmail(first) if isinstance(first, str) and is_canonical_uuid(first) else None
-    if dead.actor != queues.DISPATCH_EMAIL or not isinstance(first, str | bytes | dict):
+        return []
+    if dead.actor == queues.SEND_MANY_VIA_SMTP:
+        items = first if isinstance(first, list) else []
+        return [DeadEmail(i) for i in items if isinstance(i, str) and is_canonical_uuid(i)]
+    if dead.actor == queues.DISPATCH_EMAILS:
+        items = first if isinstance(first, list) else []
+        return [found for i in items if (found := _requested(i)) is not None]
+    if dead.actor in _BY_ID:
+        return [DeadEmail(first)] if isinstance(first, str) and is_canonical_uuid(first) else []
+    if dead.actor != queues.DISPATCH_EMAIL:
+        return []
+    found = _requested(first)
+    return [found] if found is not None else []
+
+
+def email_of(dead: DeadLetter) -> DeadEmail | None:
+    """The one accepted email a dead message carried (the first, for a batch)."""
+    found = emails_of(dead)
+    return found[0] if found else None
+
+
+# Actors whose message carries one email id.
+_BY_ID = (queues.ROUTE_EMAIL, *(actor for _, actor in queues.SENDERS.values()))
+
+
+def _requested(value: object) -> DeadEmail | None:
+    if not isinstance(value, str | bytes | dict):
         return None
     try:
-        event: EmailRequested = read_event(first, expected="EmailRequested")
+        event: EmailRequested = read_event(value, expected="EmailRequested")
     except Exception:  # noqa: BLE001 - unreadable now: the door refuses it too, never accepted
         return None
     return DeadEmail(email_id_for(event.company_id, event.event_id), event)

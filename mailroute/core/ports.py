@@ -135,6 +135,14 @@ class EmailClaims(Protocol):
 
     def claim(self, email_id: str, claim_key: str, route: Route) -> Claim | None: ...
 
+    def claim_many(self, email_ids: list[str], claim_key: str, route: Route) -> list[Claim]: ...
+
+    def release_claims(self, email_ids: list[str], claim_key: str) -> int: ...
+
+    def mark_sent_many(
+        self, sent: list[tuple[Claim, ProviderReceipt]], claim_key: str
+    ) -> list[int]: ...
+
     def mark_sent(
         self,
         claim: Claim,

@@ -22,18 +22,46 @@ from mailroute.events.schemas import (
 )
 
 ENVELOPE_PATH = "envelopes/dispatch_email.v1.json"
+BATCH_ENVELOPE_PATH = "envelopes/dispatch_emails.v1.json"
 _AMQP = {"bindingVersion": "0.3.0"}
 
 
 def dispatch_envelope() -> Schema:
     """The body of a message on the `dispatch` queue: dramatiq's message, one EmailRequested."""
+    return _envelope(
+        queues.DISPATCH_EMAIL,
+        {"minItems": 1, "maxItems": 1, "prefixItems": [{"$ref": schema_id("EmailRequested")}]},
+        "The JSON body a producer publishes on the dispatch queue: a dramatiq message whose one"
+        " argument is an EmailRequested. Keep it under 128 KiB; send larger emails over HTTP"
+        " (POST /v1/emails).",
+    )
+
+
+def dispatch_batch_envelope() -> Schema:
+    """The body of a batch message on the `dispatch` queue: one argument, a list of events."""
+    events = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": queues.BATCH_LIMIT,
+        "items": {"$ref": schema_id("EmailRequested")},
+    }
+    return _envelope(
+        queues.DISPATCH_EMAILS,
+        {"minItems": 1, "maxItems": 1, "prefixItems": [events]},
+        "The JSON body of a batch on the dispatch queue: a dramatiq message whose one argument"
+        f" is a list of 1 to {queues.BATCH_LIMIT} EmailRequested events (a month-end run), each"
+        " read, stored and answered on its own: one that breaks a rule is recorded in"
+        " rejected_messages and the others are sent. Keep the message under 128 KiB.",
+    )
+
+
+def _envelope(actor: str, args: Schema, description: str) -> Schema:
+    name = actor.removeprefix("mailroute.")
     return {
         "$schema": DRAFT,
-        "$id": "urn:mailroute:schema:envelopes:dispatch_email:v1",
-        "title": "dispatch_email message v1",
-        "description": "The JSON body a producer publishes on the dispatch queue: a dramatiq"
-        " message whose one argument is an EmailRequested. Keep it under 128 KiB; send larger"
-        " emails over HTTP (POST /v1/emails).",
+        "$id": f"urn:mailroute:schema:envelopes:{name}:v1",
+        "title": f"{name} message v1",
+        "description": description,
         "type": "object",
         "required": [
             "queue_name",
@@ -46,13 +74,8 @@ def dispatch_envelope() -> Schema:
         ],
         "properties": {
             "queue_name": {"const": queues.DISPATCH},
-            "actor_name": {"const": queues.DISPATCH_EMAIL},
-            "args": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 1,
-                "prefixItems": [{"$ref": schema_id("EmailRequested")}],
-            },
+            "actor_name": {"const": actor},
+            "args": {"type": "array", **args},
             "kwargs": {"type": "object", "maxProperties": 0},
             "options": {
                 "type": "object",
@@ -90,7 +113,10 @@ def _queue_channel() -> Schema:
         f" dead-lettering to {queues.DISPATCH}.XQ; its arguments depend on the deployment's"
         " RABBITMQ_QUEUE_TYPE): declare it passively, or not at all. Publish to the default"
         " exchange ('') with this queue's name as the routing key, mandatory, with confirms.",
-        "messages": {"EmailRequested": {"$ref": "#/components/messages/EmailRequested"}},
+        "messages": {
+            "EmailRequested": {"$ref": "#/components/messages/EmailRequested"},
+            "EmailRequestedBatch": {"$ref": "#/components/messages/EmailRequestedBatch"},
+        },
         "bindings": {"amqp": {"is": "queue", "queue": queue, **_AMQP}},
     }
 
@@ -140,13 +166,26 @@ def asyncapi_document() -> Schema:
             },
             "A producer asks for one email: dramatiq's message envelope around the event."
             " Publish with publisher confirms and mandatory=true; confirmed means accepted.",
-        )
+        ),
+        "EmailRequestedBatch": _message(
+            "EmailRequestedBatch",
+            f"./{BATCH_ENVELOPE_PATH}",
+            {
+                "delivery_mode": "2 (persistent): required",
+                "content_type": "application/json (optional; dramatiq does not read it)",
+            },
+            f"A producer asks for up to {queues.BATCH_LIMIT} emails in one message: one"
+            " confirm for all of them. Confirmed means each readable event is accepted.",
+        ),
     }
     operations: Schema = {
         "receiveEmailRequested": {
             "action": "receive",
             "channel": {"$ref": "#/channels/dispatch"},
-            "messages": [{"$ref": "#/channels/dispatch/messages/EmailRequested"}],
+            "messages": [
+                {"$ref": "#/channels/dispatch/messages/EmailRequested"},
+                {"$ref": "#/channels/dispatch/messages/EmailRequestedBatch"},
+            ],
             "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, **_AMQP}},
         }
     }
@@ -198,5 +237,6 @@ def documents() -> dict[str, Schema]:
     return {
         **event_schemas(),
         ENVELOPE_PATH: dispatch_envelope(),
+        BATCH_ENVELOPE_PATH: dispatch_batch_envelope(),
         "asyncapi.json": asyncapi_document(),
     }

@@ -17,10 +17,14 @@ RISC: Final = "risc"
 ALL_QUEUES: Final = (DISPATCH, GMAIL, MICROSOFT, SMTP, NOTIFY, WEBHOOKS, RISC)
 
 DISPATCH_EMAIL: Final = "mailroute.dispatch_email"  # a producer's EmailRequested
+# Many producers' EmailRequested events in one message (`publish_many`): a list of them.
+DISPATCH_EMAILS: Final = "mailroute.dispatch_emails"
 ROUTE_EMAIL: Final = "mailroute.route_email"  # an email stored at intake, by id
 SEND_VIA_GMAIL: Final = "mailroute.send_via_gmail"
 SEND_VIA_MICROSOFT: Final = "mailroute.send_via_microsoft"
 SEND_VIA_SMTP: Final = "mailroute.send_via_smtp"
+# Many emails of the default route in one message: a list of email ids.
+SEND_MANY_VIA_SMTP: Final = "mailroute.send_many_via_smtp"
 NOTIFY_ADMINS_ONCE: Final = "mailroute.notify_admins_once"
 # Outcome webhooks: one delivery by id; the one notice of an endpoint disabled.
 DELIVER_WEBHOOK: Final = "mailroute.deliver_webhook"
@@ -34,3 +38,6 @@ SENDERS: Final = {
     "microsoft": (MICROSOFT, SEND_VIA_MICROSOFT),
     "default": (SMTP, SEND_VIA_SMTP),
 }
+
+# The most emails one batch message carries (DISPATCH_EMAILS, SEND_MANY_VIA_SMTP).
+BATCH_LIMIT: Final = 100

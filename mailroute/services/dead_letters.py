@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import structlog
 
-from mailroute.core.abandoned import AbandonedEmails, DeadEmail, DeadLetter, dead_lettered, email_of
+from mailroute.core.abandoned import (
+    AbandonedEmails,
+    DeadEmail,
+    DeadLetter,
+    dead_lettered,
+    emails_of,
+)
 from mailroute.core.mime import message_id_for
 from mailroute.core.ports import EmailStore, Outbox, QueuePublisher
 from mailroute.events import queues
@@ -30,10 +36,23 @@ def end_dead_email(
     """Fail the email the dead message carried, `dead_lettered`; an inline `EmailRequested`
     that was never stored is stored failed, so `GET /v1/emails/{id}` knows it (with the
     Message-ID a retry keeps, on the default sender's domain). Returns the email's id when
-    this call ended it."""
-    found = email_of(dead)
-    if found is None:
-        return None
+    this call ended it (the first, for a batch message: each of its emails is ended)."""
+    ended = [
+        email_id
+        for found in emails_of(dead)
+        if (email_id := _end(found, dead, store, abandoned, outbox, default_from)) is not None
+    ]
+    return ended[0] if ended else None
+
+
+def _end(
+    found: DeadEmail,
+    dead: DeadLetter,
+    store: EmailStore,
+    abandoned: AbandonedEmails,
+    outbox: Outbox,
+    default_from: str,
+) -> str | None:
     code, message = dead_lettered(dead, found.email_id)
     outbox_id = abandoned.fail_abandoned(
         found.email_id, message_id=dead.message_id, code=code, message=message
@@ -85,16 +104,25 @@ def _store_failed(
 def reopen_for_replay(
     dead: DeadLetter, *, abandoned: AbandonedEmails, queue: QueuePublisher
 ) -> str | None:
-    """Before the dead message goes back on its queue: the email it carried, if it failed
-    `dead_lettered`, is where the message found it again. Returns its status then."""
-    found = email_of(dead)
-    if found is None:
-        return None
+    """Before the dead message goes back on its queue: the email it carried (each, for a
+    batch), if it failed `dead_lettered`, is where the message found it again. Returns the
+    (first) email's status then."""
+    statuses = [
+        status
+        for found in emails_of(dead)
+        if (status := _reopen(found, dead, abandoned, queue)) is not None
+    ]
+    return statuses[0] if statuses else None
+
+
+def _reopen(
+    found: DeadEmail, dead: DeadLetter, abandoned: AbandonedEmails, queue: QueuePublisher
+) -> str | None:
     reopened = abandoned.reopen_dead_lettered(found.email_id, dead.message_id)
     if reopened is None:
         return None
     status, correlation_id = reopened
-    if status == "accepted" and dead.actor == queues.DISPATCH_EMAIL:
+    if status == "accepted" and dead.actor in (queues.DISPATCH_EMAIL, queues.DISPATCH_EMAILS):
         # The replayed request finds it stored: route it by id, as intake's emails are.
         queue.enqueue(
             queues.DISPATCH, queues.ROUTE_EMAIL, (found.email_id,), correlation_id=correlation_id

@@ -19,6 +19,7 @@ import structlog
 
 from mailroute.core.errors import PermanentError
 from mailroute.core.mime import email_id_for, message_id_for
+from mailroute.core.model import Route
 from mailroute.core.providers import provider
 from mailroute.core.records import RouteTarget, SenderContext
 from mailroute.core.retention import ContentPurgedError
@@ -42,7 +43,7 @@ class UnreadableMessageError(PermanentError):
 class DispatchOutcome:
     email_id: str
     status: str
-    route: str | None
+    route: Route | None
     created: bool
 
 
@@ -123,7 +124,7 @@ def _route(event: EmailRequested, deps: Dependencies) -> tuple[SenderContext, Ro
     return context, decide(event.sender, context)
 
 
-def _reject(
+def reject(
     raw: Any, reason: str, deps: Dependencies, message_id: str, queue: str, actor: str
 ) -> NoReturn:
     """Record a message mailroute will not act on, with why, and never retry it."""
@@ -145,13 +146,38 @@ def dispatch_requested(
 ) -> DispatchOutcome:
     """A producer's EmailRequested from the queue: read it (a door: every rule applies), store
     it once already routed, queue it. An unreadable message is recorded and never retried."""
+    outcome, correlation = store_requested(
+        raw, deps, message_id=message_id, correlation_id=correlation_id, queue=queue, actor=actor
+    )
+    if outcome.status == "queued" and outcome.route is not None:
+        # New, or stored by an earlier delivery that may have died before queueing it:
+        # queueing twice is harmless, the sender's claim lets only one send.
+        deps.queue.schedule_send(outcome.route, outcome.email_id, correlation_id=correlation)
+    return outcome
+
+
+def store_requested(
+    raw: Any,
+    deps: Dependencies,
+    *,
+    message_id: str,
+    correlation_id: str,
+    queue: str,
+    actor: str,
+    own_correlation: bool = False,
+) -> tuple[DispatchOutcome, str]:
+    """Read, route and store one event; its outcome and correlation id (the message's, or with
+    `own_correlation` the event's own when it has one: a batch's events each keep theirs).
+    Raises `UnreadableMessageError` after recording what it refused."""
     try:
         event: EmailRequested = read_event(raw, expected="EmailRequested")
         routed = _route(event, deps)
         if routed is None:
             raise UnreadableEventError(f"company_id: no company {event.company_id!r}")
     except (UnreadableEventError, InvalidEventError) as exc:
-        _reject(raw, str(exc), deps, message_id, queue, actor)
+        reject(raw, str(exc), deps, message_id, queue, actor)
+    if own_correlation and event.correlation_id:
+        correlation_id = event.correlation_id
     email_id = email_id_for(event.company_id, event.event_id)
     structlog.contextvars.bind_contextvars(company_id=event.company_id, email_id=email_id)
     context, decision = routed
@@ -168,19 +194,14 @@ def dispatch_requested(
         routed=True,
     )
     if not result.same_request:
-        _reject(raw, str(IdempotencyConflictError(event.event_id)), deps, message_id, queue, actor)
+        reject(raw, str(IdempotencyConflictError(event.event_id)), deps, message_id, queue, actor)
     if outbox_id is not None:
         deps.outbox.publish_stored([outbox_id])
     if failure is not None and result.created:
         deps.emails.note_broken_generation(result.email_id, broken_generation(decision, context))
-    if result.status == "queued" and result.route is not None:
-        # New, or stored by an earlier delivery that may have died before queueing it:
-        # queueing twice is harmless, the sender's claim lets only one send.
-        deps.queue.schedule_send(
-            result.route, result.email_id, correlation_id=result.correlation_id or correlation_id
-        )
     _report(result.status, result.route, result.created, decision)
-    return DispatchOutcome(result.email_id, result.status, result.route, result.created)
+    outcome = DispatchOutcome(result.email_id, result.status, result.route, result.created)
+    return outcome, result.correlation_id or correlation_id
 
 
 @dataclass(frozen=True)

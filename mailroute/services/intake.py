@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ import structlog
 from mailroute.core.mime import email_id_for
 from mailroute.core.ports import CompanyLookup, EmailClaims, EmailStore, Outbox, QueuePublisher
 from mailroute.events import EmailRequested, FieldProblem, InvalidEventError, queues
+from mailroute.services.batch_intake import publish_chunk, validate_batch
 
 log = structlog.get_logger(__name__)
 # The largest EmailRequested (as JSON) `publish` puts on the dispatch queue itself; larger ones
@@ -110,12 +111,17 @@ class Intake:
         self._inline_bytes = inline_bytes
 
     def validate(
-        self, data: Mapping[str, Any] | EmailRequested, *, company_id: str | None = None
+        self,
+        data: Mapping[str, Any] | EmailRequested,
+        *,
+        company_id: str | None = None,
+        known_companies: set[str] | None = None,
     ) -> EmailRequested:
         """Check everything; `company_id` is the caller's company when it is known (API keys).
 
         An `EmailRequested` instance is checked again like a mapping (it may have been built
-        with `model_construct`, which checks nothing)."""
+        with `model_construct`, which checks nothing). `known_companies`: ids already found
+        by this caller, not looked up again (a batch looks each company up once)."""
         if isinstance(data, EmailRequested):
             event = EmailRequested.parse(data)
         elif not isinstance(data, Mapping):
@@ -151,8 +157,12 @@ class Intake:
                     )
                 ]
             )
+        if known_companies is not None and event.company_id in known_companies:
+            return event
         if self._companies.get(event.company_id) is None:
             raise UnknownCompanyRequestError(event.company_id)
+        if known_companies is not None:
+            known_companies.add(event.company_id)
         return event
 
     def _refuse_company(self, given: str) -> None:
@@ -214,6 +224,40 @@ class Intake:
         email_id = email_id_for(event.company_id, event.event_id)
         log.info("email.published", email_id=email_id, correlation_id=correlation_id)
         return Accepted(email_id, event.event_id, event.company_id, correlation_id)
+
+    def publish_many(self, items: Sequence[Mapping[str, Any] | EmailRequested]) -> list[Accepted]:
+        """Python producers with many emails at once (a month-end run): every event validated
+        first, as `publish` validates one, then published as few messages as the limits allow
+        (`queues.BATCH_LIMIT` events and `PUBLISH_INLINE_BYTES` of JSON a message), each
+        confirmed. Returns one `Accepted` per event, in order.
+
+        Nothing is published when any event is refused: `InvalidEventError` names each refused
+        event's fields as `[index].field` (an unknown company is rule `known_company`, an
+        event id twice in the batch `unique_in_batch`). When RabbitMQ stops confirming midway,
+        `PartlyPublishedError` (a `BrokerUnavailableError`) says which were accepted; publishing
+        the whole batch again is safe, since an event id is sent once however often it comes."""
+        events = validate_batch(self.validate, items)
+        accepted: list[Accepted] = []
+        chunk: list[tuple[EmailRequested, dict[str, Any], str]] = []
+        chunk_bytes = 0
+        for event in events:
+            correlation_id = event.correlation_id or new_correlation_id()
+            wire = event.to_wire()
+            wire["correlation_id"] = correlation_id
+            size = len(json.dumps(wire, separators=(",", ":")))
+            if size > self._inline_bytes:
+                publish_chunk(self._queue, chunk, accepted, len(events))
+                chunk, chunk_bytes = [], 0
+                accepted.append(self._accept(event, correlation_id))
+                continue
+            if len(chunk) == queues.BATCH_LIMIT or chunk_bytes + size > self._inline_bytes:
+                publish_chunk(self._queue, chunk, accepted, len(events))
+                chunk, chunk_bytes = [], 0
+            chunk.append((event, wire, correlation_id))
+            chunk_bytes += size + 1
+        publish_chunk(self._queue, chunk, accepted, len(events))
+        log.info("email.published_many", emails=len(accepted))
+        return accepted
 
 
 def fail_refused_task(

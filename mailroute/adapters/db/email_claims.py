@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from mailroute.adapters.db.companies import (
@@ -31,20 +32,26 @@ CLAIM_LEASE = timedelta(minutes=5)
 MAX_CLAIMS = 50
 NOT_CONNECTED_CODES = [p.not_connected_code for p in PROVIDERS.values()]
 
+
 # The claim (see `PostgresEmails.claim`) and the attachments come in one round trip; a Gmail
 # claim brings the company and its connection too. Built from constants only.
-_CLAIMED = (
-    "WITH claimed AS (UPDATE emails SET status = 'sending', attempts = attempts + 1,"
-    " possible_duplicate = possible_duplicate OR status = 'sending',"
-    " claim_key = %(key)s, claimed_at = now(), updated_at = now()"
-    " WHERE id = %(id)s AND route = %(route)s AND attempts < %(max_claims)s"
-    " AND (status IN ('queued', 'retrying') OR (status = 'sending'"
-    "  AND (claim_key = %(key)s OR claimed_at < now() - %(lease)s)))"
-    " RETURNING id, company_id, event_id, subject, to_addrs, cc_addrs, bcc_addrs,"
-    " text_body, html_body, reply_to, message_id, attempts, from_address,"
-    " possible_duplicate, correlation_id)"
-)
-_ATTACHMENTS = (
+def claim_cte(which: str) -> str:
+    """The claim CTE for the rows `which` selects (a constant condition on `id`)."""
+    return (
+        "WITH claimed AS (UPDATE emails SET status = 'sending', attempts = attempts + 1,"  # noqa: S608
+        " possible_duplicate = possible_duplicate OR status = 'sending',"
+        " claim_key = %(key)s, claimed_at = now(), updated_at = now()"
+        f" WHERE {which} AND route = %(route)s AND attempts < %(max_claims)s"
+        " AND (status IN ('queued', 'retrying') OR (status = 'sending'"
+        "  AND (claim_key = %(key)s OR claimed_at < now() - %(lease)s)))"
+        " RETURNING id, company_id, event_id, subject, to_addrs, cc_addrs, bcc_addrs,"
+        " text_body, html_body, reply_to, message_id, attempts, from_address,"
+        " possible_duplicate, correlation_id)"
+    )
+
+
+_CLAIMED = claim_cte("id = %(id)s")
+ATTACHMENTS = (
     " LEFT JOIN LATERAL (SELECT array_agg(filename ORDER BY position) AS filenames,"
     " array_agg(content_type ORDER BY position) AS types,"
     " array_agg(content ORDER BY position) AS contents"
@@ -52,14 +59,46 @@ _ATTACHMENTS = (
 )
 _CLAIM = (
     f"{_CLAIMED} SELECT claimed.*, a.filenames, a.types, a.contents"  # noqa: S608
-    f" FROM claimed{_ATTACHMENTS}"
+    f" FROM claimed{ATTACHMENTS}"
 )
 _CLAIM_WITH_SENDER = (
     f"{_CLAIMED} SELECT claimed.*, a.filenames, a.types, a.contents, ctx.*"  # noqa: S608
     " FROM claimed"
-    f"{_ATTACHMENTS} LEFT JOIN LATERAL (SELECT {SENDER_CONTEXT_COLUMNS}"
+    f"{ATTACHMENTS} LEFT JOIN LATERAL (SELECT {SENDER_CONTEXT_COLUMNS}"
     f" FROM {SENDER_CONTEXT_FROM} WHERE c.id = claimed.company_id) ctx ON true"
 )
+
+
+def claim_of(row: DictRow, route: Route) -> Claim:
+    attachments: tuple[StoredAttachment, ...] = tuple(
+        StoredAttachment(name, kind, bytes(content))
+        for name, kind, content in zip(
+            row["filenames"] or (), row["types"] or (), row["contents"] or (), strict=True
+        )
+    )
+    email = OutgoingEmail(
+        id=str(row["id"]),
+        company_id=str(row["company_id"]),
+        event_id=row["event_id"],
+        subject=row["subject"],
+        to=tuple(row["to_addrs"]),
+        cc=tuple(row["cc_addrs"]),
+        bcc=tuple(row["bcc_addrs"]),
+        text=row["text_body"],
+        html=row["html_body"],
+        reply_to=row["reply_to"],
+        message_id=row["message_id"],
+        attachments=attachments,
+    )
+    return Claim(
+        email=email,
+        attempts=row["attempts"],
+        route=route,
+        from_address=row["from_address"],
+        possible_duplicate=row["possible_duplicate"],
+        sender=sender_context_from_row(row) if row.get("c_id") is not None else None,
+        correlation_id=row["correlation_id"],
+    )
 
 
 class EmailClaimsSql:
@@ -87,35 +126,7 @@ class EmailClaimsSql:
             ).fetchone()
             if row is None:
                 return None
-            attachments: tuple[StoredAttachment, ...] = tuple(
-                StoredAttachment(name, kind, bytes(content))
-                for name, kind, content in zip(
-                    row["filenames"] or (), row["types"] or (), row["contents"] or (), strict=True
-                )
-            )
-        email = OutgoingEmail(
-            id=str(row["id"]),
-            company_id=str(row["company_id"]),
-            event_id=row["event_id"],
-            subject=row["subject"],
-            to=tuple(row["to_addrs"]),
-            cc=tuple(row["cc_addrs"]),
-            bcc=tuple(row["bcc_addrs"]),
-            text=row["text_body"],
-            html=row["html_body"],
-            reply_to=row["reply_to"],
-            message_id=row["message_id"],
-            attachments=attachments,
-        )
-        return Claim(
-            email=email,
-            attempts=row["attempts"],
-            route=route,
-            from_address=row["from_address"],
-            possible_duplicate=row["possible_duplicate"],
-            sender=sender_context_from_row(row) if row.get("c_id") is not None else None,
-            correlation_id=row["correlation_id"],
-        )
+        return claim_of(row, route)
 
     def mark_sent(
         self,

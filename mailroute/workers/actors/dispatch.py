@@ -8,7 +8,7 @@ from typing import Any
 import dramatiq
 
 from mailroute.events import queues
-from mailroute.services import dispatching
+from mailroute.services import batch_dispatch, dispatching
 from mailroute.workers.actors.retry_policy import NEVER_RETRIED, transient_only
 from mailroute.workers.dependencies import current, deps
 
@@ -38,4 +38,18 @@ def dispatch_email(event: Any) -> None:
         correlation_id=correlation_id,
         queue=queues.DISPATCH,
         actor=queues.DISPATCH_EMAIL,
+    )
+
+
+@dramatiq.actor(actor_name=queues.DISPATCH_EMAILS, **OPTIONS)
+def dispatch_emails(events: Any) -> None:
+    """Store many producers' EmailRequested events (`publish_many`) and queue them."""
+    message_id, correlation_id = current()
+    batch_dispatch.dispatch_requested_many(
+        events,
+        deps(),
+        message_id=message_id,
+        correlation_id=correlation_id,
+        queue=queues.DISPATCH,
+        actor=queues.DISPATCH_EMAILS,
     )

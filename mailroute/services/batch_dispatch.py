@@ -1,0 +1,78 @@
+"""Many producers' EmailRequested events in one message (`Intake.publish_many`): each read,
+stored and routed as `dispatching.dispatch_requested` does one; the default route's emails go
+on in batches of ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from mailroute.events import queues
+from mailroute.services.dependencies import Dependencies
+from mailroute.services.dispatching import (
+    DispatchOutcome,
+    UnreadableMessageError,
+    reject,
+    store_requested,
+)
+
+_EVENT_LOG_KEYS = ("company_id", "email_id", "email_status", "route", "created", "error_code")
+
+
+def dispatch_requested_many(
+    raw: Any,
+    deps: Dependencies,
+    *,
+    message_id: str,
+    correlation_id: str,
+    queue: str,
+    actor: str,
+) -> list[DispatchOutcome]:
+    """Many producers' EmailRequested events in one message (`Intake.publish_many`): each read,
+    stored and routed as `dispatch_requested` does one. An unreadable event is recorded on its
+    own and the others go on; one that is not a list at all is recorded and never retried.
+    The default route's emails go on as batches of ids (`send_many_via_smtp`), a mailbox's one
+    a message (each takes its mailbox's pacing turn). A transient error stops the message,
+    which dramatiq retries: the events already stored are found stored, and queued again."""
+    if not isinstance(raw, list) or not raw or len(raw) > queues.BATCH_LIMIT:
+        reject(
+            raw,
+            f"events: a list of 1 to {queues.BATCH_LIMIT} EmailRequested events",
+            deps,
+            message_id,
+            queue,
+            actor,
+        )
+    outcomes: list[DispatchOutcome] = []
+    default_ids: list[str] = []
+    for index, item in enumerate(raw):
+        try:
+            outcome, correlation = store_requested(
+                item,
+                deps,
+                message_id=f"{message_id}#{index}",
+                correlation_id=correlation_id,
+                queue=queue,
+                actor=actor,
+                own_correlation=True,
+            )
+        except UnreadableMessageError:
+            continue
+        finally:  # the message's line reports the batch, not its last event
+            structlog.contextvars.unbind_contextvars(*_EVENT_LOG_KEYS)
+        outcomes.append(outcome)
+        if outcome.status != "queued" or outcome.route is None:
+            continue
+        if outcome.route == "default":
+            default_ids.append(outcome.email_id)
+        else:
+            deps.queue.schedule_send(outcome.route, outcome.email_id, correlation_id=correlation)
+    if default_ids:
+        deps.queue.enqueue(
+            queues.SMTP, queues.SEND_MANY_VIA_SMTP, (default_ids,), correlation_id=correlation_id
+        )
+    structlog.contextvars.bind_contextvars(
+        events=len(raw), stored=len(outcomes), rejected=len(raw) - len(outcomes)
+    )
+    return outcomes

@@ -1,0 +1,106 @@
+"""The default route, many emails a message (`send_many_via_smtp`): one claim statement, the
+sends over the kept SMTP connection, one statement recording the sent ones. Every other end of
+an email is `services.sending`'s, taken for that email alone."""
+
+from __future__ import annotations
+
+from collections import Counter
+from email.utils import parseaddr
+
+import structlog
+
+from mailroute.core.errors import PermanentError, TransientError
+from mailroute.core.ports import MessageTransport, ProviderReceipt
+from mailroute.core.records import Claim
+from mailroute.events import queues
+from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
+from mailroute.services.dependencies import Dependencies
+from mailroute.services.sending import build_wire, fail_email, retry_or_fail, unbuildable
+
+log = structlog.get_logger(__name__)
+
+
+class UnreadableBatchError(PermanentError):
+    """A batch message that is not a list of email ids; never retried."""
+
+    code = "unreadable_message"
+
+
+def batch_of_ids(value: object) -> list[str]:
+    """The email ids a batch message carries: a list of 1 to `queues.BATCH_LIMIT` canonical
+    UUID strings, each once, or `UnreadableBatchError` naming the first rule broken."""
+    if not isinstance(value, list) or not value:
+        raise UnreadableBatchError("email_ids: a non-empty list of email ids (uuid)")
+    if len(value) > queues.BATCH_LIMIT:
+        raise UnreadableBatchError(f"email_ids: at most {queues.BATCH_LIMIT} ids a message")
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not is_canonical_uuid(item):
+            raise UnreadableBatchError(f"email_ids[{index}]: {UUID_MESSAGE} (uuid)")
+    if len(set(value)) != len(value):
+        raise UnreadableBatchError("email_ids: each id once")
+    return list(value)
+
+
+def send_stored_emails(email_ids: list[str], *, claim_key: str, deps: Dependencies) -> Counter[str]:
+    """The default route, many emails a message: claim them in one statement, send each over
+    the kept SMTP connection, record the sent ones in one statement. Returns how many ended
+    each way.
+
+    Every email keeps its own promises: its own claim (of many deliveries of it, only one
+    sends), and an outcome each. Anything but a send ends the email at once, as
+    `send_stored_email` does (a refused recipient fails it, a transient error retries it on
+    its own message). The sends are recorded even when the batch stops on an error, and the
+    claims of emails not yet sent are given back, so a redelivery sends those as first
+    attempts, never as possible duplicates. Only a worker killed mid-batch leaves its claims
+    to its redelivery, which flags them possible duplicates, as it does for one email."""
+    outcomes: Counter[str] = Counter()
+    claims = deps.emails.claim_many(email_ids, claim_key, "default")
+    outcomes["skipped"] = len(email_ids) - len(claims)
+    transport = deps.transports["default"]
+    mail_from = parseaddr(deps.settings.default_from)[1]
+    sent: list[tuple[Claim, ProviderReceipt]] = []
+    started = 0
+    try:
+        for claim in claims:
+            started += 1
+            outcomes[_send_default(claim, claim_key, transport, mail_from, sent, deps)] += 1
+    finally:
+        unstarted = [claim.email.id for claim in claims[started:]]
+        if unstarted:
+            deps.emails.release_claims(unstarted, claim_key)
+        outbox_ids = deps.emails.mark_sent_many(sent, claim_key)
+        if outbox_ids:
+            deps.outbox.publish_stored(outbox_ids)
+    structlog.contextvars.bind_contextvars(
+        emails=len(email_ids), route="default", **{f"emails_{k}": v for k, v in outcomes.items()}
+    )
+    return outcomes
+
+
+def _send_default(
+    claim: Claim,
+    claim_key: str,
+    transport: MessageTransport,
+    mail_from: str,
+    sent: list[tuple[Claim, ProviderReceipt]],
+    deps: Dependencies,
+) -> str:
+    """One claimed email of a batch: sent (appended to `sent`, recorded with the batch), or
+    ended now the way `send_stored_email` ends it."""
+    if claim.possible_duplicate:
+        log.warning("email.possible_duplicate", email_id=claim.email.id, attempts=claim.attempts)
+    try:
+        message, envelope = build_wire(claim, "default", mail_from)
+    except Exception as exc:  # noqa: BLE001 - whatever broke, it breaks again: fail, say why
+        with structlog.contextvars.bound_contextvars(email_id=claim.email.id):
+            return unbuildable(claim, claim_key, None, exc, deps)
+    try:
+        receipt = transport.send(message, envelope)
+    except TransientError as exc:
+        with structlog.contextvars.bound_contextvars(email_id=claim.email.id):
+            return retry_or_fail(claim, claim_key, exc, deps)
+    except PermanentError as exc:
+        with structlog.contextvars.bound_contextvars(email_id=claim.email.id):
+            return fail_email(deps, claim.email.id, claim_key, exc.code, exc.message)
+    sent.append((claim, receipt))
+    return "sent"
