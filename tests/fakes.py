@@ -61,6 +61,7 @@ from mailroute.core.records import (
     Requeue,
     RouteTarget,
     SenderContext,
+    StoreRequest,
     StoreResult,
 )
 from mailroute.core.routing import MailboxView
@@ -264,6 +265,21 @@ class FakeEmails(Emails):
 
     def row(self, email_id: str) -> EmailRow:
         return self.rows[email_id]
+
+    def store_many(self, requests: list[StoreRequest]) -> list[tuple[StoreResult, int | None]]:
+        return [
+            self.store(
+                r.event,
+                correlation_id=r.correlation_id,
+                route=r.route,
+                from_address=r.from_address,
+                reply_to=r.reply_to,
+                message_id=r.message_id,
+                failure=r.failure,
+                routed=r.routed,
+            )
+            for r in requests
+        ]
 
     def store(
         self,

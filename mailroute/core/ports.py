@@ -24,6 +24,7 @@ from mailroute.core.records import (
     Reservation,
     RouteTarget,
     SenderContext,
+    StoreRequest,
     StoreResult,
 )
 from mailroute.events import EmailRequested
@@ -111,6 +112,8 @@ class EmailStore(Protocol):
         failure: tuple[str, str] | None = None,
         routed: bool = False,
     ) -> tuple[StoreResult, int | None]: ...
+
+    def store_many(self, requests: list[StoreRequest]) -> list[tuple[StoreResult, int | None]]: ...
 
     def route_target(self, email_id: str) -> RouteTarget | None: ...
 

@@ -12,7 +12,7 @@ from mailroute.core.connection import ConnectionState
 from mailroute.core.model import OutgoingEmail, Route
 from mailroute.core.pacing import PacingPolicy
 from mailroute.core.routing import MailboxView
-from mailroute.events import AuthBroken
+from mailroute.events import AuthBroken, EmailRequested
 
 Role = Literal["admin", "sender"]
 DeliveryOutcome = Literal["sent", "already_sent", "in_flight", "no_notice"]
@@ -69,6 +69,21 @@ class SenderContext:
     @property
     def views(self) -> list[MailboxView]:
         return [m.view for m in self.mailboxes]
+
+
+@dataclass(frozen=True)
+class StoreRequest:
+    """One email to store (`EmailStore.store`'s arguments): accepted, or already routed —
+    queued on `route`, or failed with `failure`."""
+
+    event: EmailRequested
+    correlation_id: str | None
+    route: Route | None = None
+    from_address: str | None = None
+    reply_to: str | None = None
+    message_id: str = ""
+    failure: tuple[str, str] | None = None
+    routed: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,23 @@
 """Many producers' EmailRequested events in one message (`Intake.publish_many`): each read,
-stored and routed as `dispatching.dispatch_requested` does one; the default route's emails go
+stored and routed as `requested.dispatch_requested` does one; the default route's emails go
 on in batches of ids."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import structlog
 
 from mailroute.events import queues
 from mailroute.services.dependencies import Dependencies
-from mailroute.services.dispatching import (
+from mailroute.services.requested import (
     DispatchOutcome,
+    RoutedRequest,
     UnreadableMessageError,
+    finish_stored,
     reject,
-    store_requested,
+    routed_request,
 )
 
 _EVENT_LOG_KEYS = ("company_id", "email_id", "email_status", "route", "created", "error_code")
@@ -44,18 +47,27 @@ def dispatch_requested_many(
             queue,
             actor,
         )
+    requests: list[tuple[int, Any, RoutedRequest]] = []
+    for index, item in enumerate(raw):
+        request = routed_request(item, deps, correlation_id=correlation_id, own_correlation=True)
+        if isinstance(request, str):
+            with contextlib.suppress(UnreadableMessageError):
+                reject(item, request, deps, f"{message_id}#{index}", queue, actor)
+            continue
+        requests.append((index, item, request))
+    stored = deps.emails.store_many([request.store for _, _, request in requests])
     outcomes: list[DispatchOutcome] = []
     default_ids: list[str] = []
-    for index, item in enumerate(raw):
+    for (index, item, request), result in zip(requests, stored, strict=True):
         try:
-            outcome, correlation = store_requested(
+            outcome, correlation = finish_stored(
                 item,
+                request,
+                result,
                 deps,
                 message_id=f"{message_id}#{index}",
-                correlation_id=correlation_id,
                 queue=queue,
                 actor=actor,
-                own_correlation=True,
             )
         except UnreadableMessageError:
             continue

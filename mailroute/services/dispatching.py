@@ -1,7 +1,7 @@
 """Dispatch: decide a stored email's route, and queue it for sending.
 
 Two ways in, one decision: `route_stored` routes an email the intake stored (its id came on the
-dispatch queue), `dispatch_requested` stores and routes at once an `EmailRequested` a producer
+dispatch queue); `services.requested` stores and routes at once an `EmailRequested` a producer
 published on the queue itself. Also the way back: `redispatch_failed` (POST /v1/emails/{id}/retry)
 and `retry_failed_while_not_connected` (the settings page's "Retry N emails that failed while
 the mailbox was not connected") route a failed email again, with the same Message-ID.
@@ -13,53 +13,24 @@ opened the notice, in the same transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NoReturn
 
 import structlog
 
-from mailroute.core.errors import PermanentError
-from mailroute.core.mime import email_id_for, message_id_for
-from mailroute.core.model import Route
+from mailroute.core.mime import message_id_for
 from mailroute.core.providers import provider
-from mailroute.core.records import RouteTarget, SenderContext
+from mailroute.core.records import RouteTarget
 from mailroute.core.retention import ContentPurgedError
-from mailroute.core.routing import RouteDecision
-from mailroute.events import EmailRequested, InvalidEventError, UnreadableEventError, read_event
 from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
 from mailroute.services.dependencies import Dependencies
-from mailroute.services.intake import IdempotencyConflictError
+from mailroute.services.requested import (
+    DispatchOutcome,
+    UnreadableMessageError,
+    report,
+    route_failure,
+)
 from mailroute.services.route_choice import broken_generation, decide, from_address_for
 
 log = structlog.get_logger(__name__)
-
-
-class UnreadableMessageError(PermanentError):
-    """The message on the dispatch queue is not a readable EmailRequested; it was recorded."""
-
-    code = "unreadable_message"
-
-
-@dataclass(frozen=True)
-class DispatchOutcome:
-    email_id: str
-    status: str
-    route: Route | None
-    created: bool
-
-
-def _failure(decision: RouteDecision) -> tuple[str, str] | None:
-    if decision.route is not None:
-        return None
-    assert decision.error_code is not None
-    assert decision.error_message is not None
-    return decision.error_code, decision.error_message
-
-
-def _report(status: str, route: str | None, created: bool, decision: RouteDecision) -> None:
-    """Reported on the message's `message.done` line (one line per message, not two)."""
-    structlog.contextvars.bind_contextvars(
-        email_status=status, route=route, created=created, error_code=decision.error_code
-    )
 
 
 def route_stored(email_id: str, deps: Dependencies) -> DispatchOutcome | None:
@@ -84,7 +55,7 @@ def _route_accepted(target: RouteTarget, deps: Dependencies) -> DispatchOutcome:
     context = target.context
     decision = decide(target.sender_choice, context)
     from_address = from_address_for(decision, context, deps.settings.default_from)
-    failure = _failure(decision)
+    failure = route_failure(decision)
     moved, outbox_id = deps.emails.set_route(
         target,
         route=decision.route,
@@ -102,106 +73,8 @@ def _route_accepted(target: RouteTarget, deps: Dependencies) -> DispatchOutcome:
         deps.queue.schedule_send(
             decision.route, target.email_id, correlation_id=target.correlation_id
         )
-    _report(status, decision.route, moved, decision)
+    report(status, decision.route, moved, decision)
     return DispatchOutcome(target.email_id, status, decision.route, moved)
-
-
-def _route(event: EmailRequested, deps: Dependencies) -> tuple[SenderContext, RouteDecision] | None:
-    """The company's context and the email's route; None for an unknown company.
-
-    A route to send on may come from a context read up to a second ago (the sender checks the
-    Gmail connection again when it claims the email); anything else is decided on a fresh read,
-    so an email never fails on a stale view of its company."""
-    if deps.recent_sender_context is not None:
-        recent = deps.recent_sender_context(event.company_id)
-        if recent is not None:
-            decision = decide(event.sender, recent)
-            if decision.route is not None and not decision.connection_broken:
-                return recent, decision
-    context = deps.sender_context(event.company_id)
-    if context is None:
-        return None
-    return context, decide(event.sender, context)
-
-
-def reject(
-    raw: Any, reason: str, deps: Dependencies, message_id: str, queue: str, actor: str
-) -> NoReturn:
-    """Record a message mailroute will not act on, with why, and never retry it."""
-    deps.emails.record_rejected(
-        queue=queue, actor=actor, message_id=message_id, reason=reason, payload=raw
-    )
-    log.warning("dispatch.rejected", reason=reason)
-    raise UnreadableMessageError(reason)
-
-
-def dispatch_requested(
-    raw: Any,
-    deps: Dependencies,
-    *,
-    message_id: str,
-    correlation_id: str,
-    queue: str,
-    actor: str,
-) -> DispatchOutcome:
-    """A producer's EmailRequested from the queue: read it (a door: every rule applies), store
-    it once already routed, queue it. An unreadable message is recorded and never retried."""
-    outcome, correlation = store_requested(
-        raw, deps, message_id=message_id, correlation_id=correlation_id, queue=queue, actor=actor
-    )
-    if outcome.status == "queued" and outcome.route is not None:
-        # New, or stored by an earlier delivery that may have died before queueing it:
-        # queueing twice is harmless, the sender's claim lets only one send.
-        deps.queue.schedule_send(outcome.route, outcome.email_id, correlation_id=correlation)
-    return outcome
-
-
-def store_requested(
-    raw: Any,
-    deps: Dependencies,
-    *,
-    message_id: str,
-    correlation_id: str,
-    queue: str,
-    actor: str,
-    own_correlation: bool = False,
-) -> tuple[DispatchOutcome, str]:
-    """Read, route and store one event; its outcome and correlation id (the message's, or with
-    `own_correlation` the event's own when it has one: a batch's events each keep theirs).
-    Raises `UnreadableMessageError` after recording what it refused."""
-    try:
-        event: EmailRequested = read_event(raw, expected="EmailRequested")
-        routed = _route(event, deps)
-        if routed is None:
-            raise UnreadableEventError(f"company_id: no company {event.company_id!r}")
-    except (UnreadableEventError, InvalidEventError) as exc:
-        reject(raw, str(exc), deps, message_id, queue, actor)
-    if own_correlation and event.correlation_id:
-        correlation_id = event.correlation_id
-    email_id = email_id_for(event.company_id, event.event_id)
-    structlog.contextvars.bind_contextvars(company_id=event.company_id, email_id=email_id)
-    context, decision = routed
-    from_address = from_address_for(decision, context, deps.settings.default_from)
-    failure = _failure(decision)
-    result, outbox_id = deps.emails.store(
-        event,
-        correlation_id=correlation_id,
-        route=decision.route,
-        from_address=from_address,
-        reply_to=event.reply_to or context.company.reply_to,
-        message_id=message_id_for(email_id, from_address),
-        failure=failure,
-        routed=True,
-    )
-    if not result.same_request:
-        reject(raw, str(IdempotencyConflictError(event.event_id)), deps, message_id, queue, actor)
-    if outbox_id is not None:
-        deps.outbox.publish_stored([outbox_id])
-    if failure is not None and result.created:
-        deps.emails.note_broken_generation(result.email_id, broken_generation(decision, context))
-    _report(result.status, result.route, result.created, decision)
-    outcome = DispatchOutcome(result.email_id, result.status, result.route, result.created)
-    return outcome, result.correlation_id or correlation_id
 
 
 @dataclass(frozen=True)

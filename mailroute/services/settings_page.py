@@ -21,7 +21,6 @@ from mailroute.events.ids import is_canonical_uuid
 from mailroute.services.connections import GmailConnections, Revoked, Verification
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.dispatching import (
-    DispatchOutcome,
     RetryRefused,
     count_failed_while_not_connected,
     redispatch_failed,
@@ -29,6 +28,7 @@ from mailroute.services.dispatching import (
 from mailroute.services.email_settings import EmailSettings, email_settings
 from mailroute.services.intake import Accepted, Intake
 from mailroute.services.microsoft_connections import MicrosoftConnections, MicrosoftRevoked
+from mailroute.services.requested import DispatchOutcome
 
 # The page checks an active connection itself when it was last verified longer ago than this.
 VERIFY_AFTER = timedelta(minutes=1)

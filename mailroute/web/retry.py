@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 
 from mailroute.bootstrap import WebServices
 from mailroute.events import FieldProblem
-from mailroute.services.dispatching import DispatchOutcome, RetryRefused, redispatch_failed
+from mailroute.services.dispatching import RetryRefused, redispatch_failed
+from mailroute.services.requested import DispatchOutcome
 from mailroute.web.api import EmailId, email_id_or_404
 from mailroute.web.api_models import error_responses
 from mailroute.web.auth import Caller

@@ -25,12 +25,12 @@ from mailroute.core.routing import SETTINGS_PATH
 from mailroute.events import FieldProblem
 from mailroute.services.connections import Revoked
 from mailroute.services.dispatching import (
-    DispatchOutcome,
     RetryRefused,
     retry_failed_while_not_connected,
 )
 from mailroute.services.intake import Accepted
 from mailroute.services.microsoft_connections import REVOCATION_AT_MICROSOFT
+from mailroute.services.requested import DispatchOutcome
 from mailroute.services.settings_page import (
     NOT_ACTIVE,
     ConnectionCheck,

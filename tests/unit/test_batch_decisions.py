@@ -21,8 +21,8 @@ from mailroute.events import InvalidEventError, queues
 from mailroute.services.batch_dispatch import dispatch_requested_many
 from mailroute.services.batch_intake import PartlyPublishedError
 from mailroute.services.batch_sending import UnreadableBatchError, batch_of_ids, send_stored_emails
-from mailroute.services.dispatching import UnreadableMessageError
 from mailroute.services.intake import Intake
+from mailroute.services.requested import UnreadableMessageError
 from tests.fakes import InMemory, email_request, make_dependencies
 
 

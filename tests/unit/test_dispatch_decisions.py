@@ -17,15 +17,17 @@ from mailroute.core.records import Company
 from mailroute.events import queues
 from mailroute.services.breaks import break_connection
 from mailroute.services.dispatching import (
-    DispatchOutcome,
     RetryRefused,
-    UnreadableMessageError,
-    dispatch_requested,
     redispatch_failed,
     retry_failed_while_not_connected,
     route_stored,
 )
 from mailroute.services.intake import PUBLISH_INLINE_BYTES, Intake, fail_refused_task
+from mailroute.services.requested import (
+    DispatchOutcome,
+    UnreadableMessageError,
+    dispatch_requested,
+)
 from mailroute.services.sending import send_stored_email
 from tests.fakes import InMemory, email_request, make_dependencies
 

@@ -11,7 +11,7 @@ from mailroute.adapters.db.companies import RecentSenderContexts
 from mailroute.core.records import Company, Mailbox, SenderContext
 from mailroute.core.routing import MailboxView
 from mailroute.events import EmailRequested
-from mailroute.services.dispatching import _route
+from mailroute.services.requested import _route
 
 COMPANY = Company(id="00000000-0000-0000-0000-00000000000a", name="Acme", reply_to="a@acme.example")
 ACTIVE = SenderContext(

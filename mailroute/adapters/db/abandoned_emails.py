@@ -7,8 +7,9 @@ from __future__ import annotations
 from psycopg.types.json import Jsonb
 
 from mailroute.adapters.db.email_claims import CLAIM_LEASE
-from mailroute.adapters.db.email_store import add_failed_event, failed_event
+from mailroute.adapters.db.email_store import add_failed_event
 from mailroute.adapters.db.pool import Pool
+from mailroute.adapters.db.store_statement import failed_event
 from mailroute.core.abandoned import DEAD_LETTERED
 from mailroute.core.mime import email_id_for
 from mailroute.events import EmailRequested

@@ -8,7 +8,7 @@ from typing import Any
 import dramatiq
 
 from mailroute.events import queues
-from mailroute.services import batch_dispatch, dispatching
+from mailroute.services import batch_dispatch, dispatching, requested
 from mailroute.workers.actors.retry_policy import NEVER_RETRIED, transient_only
 from mailroute.workers.dependencies import current, deps
 
@@ -31,7 +31,7 @@ def route_email(email_id: str) -> None:
 def dispatch_email(event: Any) -> None:
     """Store one producer's EmailRequested and queue it on its route."""
     message_id, correlation_id = current()
-    dispatching.dispatch_requested(
+    requested.dispatch_requested(
         event,
         deps(),
         message_id=message_id,
