@@ -1,6 +1,7 @@
 """`make bench`: mailroute's pipeline next to a bare dramatiq two-hop pipeline (the broker's
-ceiling) and to the same two hops doing only mailroute's I/O (the floor of any implementation
-of this job on this stack, `bench/floor.py`), in one run.
+ceiling), to the same two hops doing only mailroute's I/O one email at a time (per route:
+`bench/floors.py`) and to django-post_office, a peer that queues email in PostgreSQL and sends
+it in batches (`bench/peer.py`), in one run; then a month end (`bench/month_end.py`).
 
     python -m bench [--emails 5000] [--quick]
 
@@ -15,19 +16,17 @@ import json
 import os
 import platform
 import statistics
-import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
+from bench.floors import _bare_pipeline, gmail_floor, smtp_floor
 from bench.gmail_accounts import connect_accounts
 from bench.harness import (
     ROOT,
@@ -39,6 +38,8 @@ from bench.harness import (
     percentiles,
     worker_group,
 )
+from bench.month_end import month_end
+from bench.peer import peer_database, post_office_run
 from bench.sql_count import count_statements
 from mailroute.adapters.db.companies import PostgresCompanies
 from mailroute.adapters.rabbitmq.broker import build_broker
@@ -87,53 +88,57 @@ def _intake(bench: BenchEnv) -> tuple[Intake, Any]:
     return build_producer(bench.settings).intake, broker
 
 
-def publish_many(
+def publish_each(
     bench: BenchEnv,
     company_id: str | list[str],
     count: int,
     prefix: str,
     senders: tuple[str, ...] = ("default",),
-) -> float:
-    """Publish `count` requests from one thread, spread over the companies and senders given;
-    returns publishes per second."""
+) -> dict[str, float]:
+    """Publish `count` requests one `publish` each, from one thread, spread over the companies
+    and senders given: the rate, the seconds and this thread's CPU seconds."""
     ids = [company_id] if isinstance(company_id, str) else company_id
     intake, broker = _intake(bench)
-    started = time.monotonic()
-    for i in range(count):
-        sender = senders[i % len(senders)]
-        intake.publish(_request(ids[i % len(ids)], f"{prefix}-{i}", sender))
-    rate = count / (time.monotonic() - started)
+    requests = [
+        _request(ids[i % len(ids)], f"{prefix}-{i}", senders[i % len(senders)])
+        for i in range(count)
+    ]
+    cpu, started = time.thread_time(), time.monotonic()
+    for request in requests:
+        intake.publish(request)
+    result = _publishing(count, time.monotonic() - started, time.thread_time() - cpu)
     broker.close()
-    return round(rate, 1)
-
-
-def _bare_pipeline(
-    bench: BenchEnv,
-    module: str,
-    items: int,
-    processes: int,
-    enqueue: Callable[[int], object],
-    extra_env: dict[str, str] | None = None,
-) -> Drain:
-    """`items` messages queued by `enqueue(i)`, then drained by the plain dramatiq CLI running
-    `module`, whose last hop appends one byte per item to BENCH_DONE_FILE."""
-    name = module.rsplit(".", 1)[-1]
-    done_file = Path(tempfile.gettempdir()) / f"mailroute-bench-{name}-{bench.run_id}-{processes}"
-    done_file.unlink(missing_ok=True)
-    env = {
-        **bench.env,
-        **(extra_env or {}),
-        "BENCH_RABBITMQ_URL": bench.settings.rabbitmq_url,
-        "BENCH_DONE_FILE": str(done_file),
-    }
-    for i in range(items):
-        enqueue(i)
-    args = [module, "-p", str(processes), "-t", str(THREADS), "--path", str(ROOT)]
-    dramatiq_cli = str(Path(sys.executable).with_name("dramatiq"))
-    with worker_group(f"bench-{name}-{processes}", args, env, processes, dramatiq_cli) as group:
-        result = drain(group, items, lambda: done_file.stat().st_size if done_file.exists() else 0)
-    done_file.unlink(missing_ok=True)
     return result
+
+
+def publish_batch(
+    bench: BenchEnv,
+    company_id: str | list[str],
+    count: int,
+    prefix: str,
+    senders: tuple[str, ...] = ("default",),
+) -> dict[str, float]:
+    """`publish_each`'s requests in one `publish_many` (a billing run's way)."""
+    ids = [company_id] if isinstance(company_id, str) else company_id
+    intake, broker = _intake(bench)
+    requests = [
+        _request(ids[i % len(ids)], f"{prefix}-{i}", senders[i % len(senders)])
+        for i in range(count)
+    ]
+    cpu, started = time.thread_time(), time.monotonic()
+    intake.publish_many(requests)
+    result = _publishing(count, time.monotonic() - started, time.thread_time() - cpu)
+    broker.close()
+    return result
+
+
+def _publishing(count: int, seconds: float, cpu: float) -> dict[str, float]:
+    return {
+        "per_second": round(count / seconds, 1),
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_ms_per_email": round(cpu * 1000 / count, 3),
+    }
 
 
 def baseline(bench: BenchEnv, items: int, processes: int) -> Drain:
@@ -144,32 +149,6 @@ def baseline(bench: BenchEnv, items: int, processes: int) -> Drain:
     return _bare_pipeline(bench, "bench.baseline", items, processes, actors.hop_a.send)
 
 
-def floor(bench: BenchEnv, items: int, processes: int) -> Drain:
-    """The same two hops doing mailroute's I/O for an SMTP email, and nothing else."""
-    with bench.pool.connection() as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY,"
-            " event_id text NOT NULL, subject text NOT NULL, status text NOT NULL DEFAULT 'queued')"
-        )
-    os.environ["BENCH_RABBITMQ_URL"] = bench.settings.rabbitmq_url
-    from bench import floor as actors
-
-    def enqueue(i: int) -> None:
-        actors.floor_a.send({"event_id": f"floor-{processes}-{i}", "subject": f"Invoice {i}"})
-
-    return _bare_pipeline(
-        bench,
-        "bench.floor",
-        items,
-        processes,
-        enqueue,
-        {
-            "BENCH_DATABASE_URL": bench.settings.database_url,
-            "BENCH_SMTP_PORT": bench.env["SANDBOX_SMTP_PORT"],
-        },
-    )
-
-
 def mailroute_drain(
     bench: BenchEnv,
     items: int,
@@ -177,14 +156,27 @@ def mailroute_drain(
     companies: list[str],
     senders: tuple[str, ...],
     name: str,
-) -> tuple[Drain, float]:
+    *,
+    batch: bool = True,
+) -> tuple[Drain, dict[str, Any]]:
+    """Publish `items` (in one `publish_many`, or one `publish` each), then time the workers
+    draining them. Also the end to end: publishing plus the drain, in seconds and CPU."""
     sent = _sent(bench, companies)
     already = sent()  # the same companies may have sent in an earlier scenario
-    publish_rate = publish_many(bench, companies, items, f"{name}-{processes}", senders)
+    publish = publish_batch if batch else publish_each
+    published = publish(bench, companies, items, f"{name}-{processes}", senders)
     args = ["worker", "--processes", str(processes), "--threads", str(THREADS)]
     with worker_group(f"bench-{name}-{processes}", args, bench.env, processes) as group:
         result = drain(group, items, lambda: sent() - already)
-    return result, publish_rate
+    seconds = published["seconds"] + result.seconds
+    cpu = published["cpu_seconds"] + result.cpu_seconds
+    end_to_end = {
+        "publish": published,
+        "seconds": round(seconds, 2),
+        "per_second": round(items / seconds, 1),
+        "cpu_ms_per_email": round(cpu * 1000 / items, 3),
+    }
+    return result, end_to_end
 
 
 def latency_at(
@@ -276,7 +268,7 @@ def http_intake(bench: BenchEnv, requests: int, clients: int = 8) -> dict[str, A
 def sql_round_trips(
     bench: BenchEnv, items: int, companies: list[str], sender: str, name: str
 ) -> dict[str, Any]:
-    publish_many(bench, companies, items, name, (sender,))
+    publish_batch(bench, companies, items, name, (sender,))
     args = ["worker", "--processes", "1", "--threads", str(THREADS)]
     import psycopg
 
@@ -345,6 +337,63 @@ def machine() -> dict[str, Any]:
     }
 
 
+def publish_rates(bench: BenchEnv, count: int) -> dict[str, Any]:
+    """Python intake alone (no workers): one `publish` each against one `publish_many`, the
+    same requests, alternating twice; medians. Their requests stay queued."""
+    company_id, _ = _company(bench)
+    each: list[dict[str, float]] = []
+    many: list[dict[str, float]] = []
+    for rep in range(2):
+        each.append(publish_each(bench, company_id, count, f"rate-each-{rep}"))
+        many.append(publish_batch(bench, company_id, count, f"rate-many-{rep}"))
+    one = statistics.median(r["per_second"] for r in each)
+    batch = statistics.median(r["per_second"] for r in many)
+    return {
+        "events": count,
+        "publish": {"per_second": one, "runs": each},
+        "publish_many": {"per_second": batch, "runs": many},
+        "publish_many_over_publish": round(batch / one, 1),
+    }
+
+
+def _median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run whose `key` figure is the median of the runs (the lower middle of two)."""
+    ordered = sorted(runs, key=lambda run: float(run[key]))
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def against_peer(
+    bench: BenchEnv, items: int, processes: int, peer_url: str, reps: int
+) -> dict[str, Any]:
+    """mailroute's default route and django-post_office, the same emails, alternating runs
+    (`reps` of each, the order swapped every time), so both see the same machine."""
+    mine: list[dict[str, Any]] = []
+    peers: list[dict[str, Any]] = []
+    for rep in range(reps):
+        order = ("mailroute", "peer") if rep % 2 == 0 else ("peer", "mailroute")
+        for who in order:
+            if who == "peer":
+                peers.append(post_office_run(bench, items, processes, THREADS, peer_url))
+                continue
+            drained, end_to_end = mailroute_drain(
+                bench, items, processes, [_company(bench)[0]], ("default",), f"peer-vs-{rep}"
+            )
+            mine.append({"drain": drained.__dict__, "end_to_end": end_to_end})
+    runs = [{**run["end_to_end"], "drain": run["drain"]} for run in mine]
+    median_mine = _median_run(runs, "per_second")
+    peer_runs = [{**run["end_to_end_after_startup"], "run": run} for run in peers]
+    median_peer = _median_run(peer_runs, "per_second")
+    return {
+        "reps": reps,
+        "mailroute_smtp": median_mine,
+        "post_office": median_peer["run"],
+        "mailroute_runs_per_second": [r["per_second"] for r in runs],
+        "post_office_runs_per_second": [r["per_second"] for r in peer_runs],
+        "throughput_ratio": round(median_mine["per_second"] / median_peer["per_second"], 2),
+        "cpu_ratio": round(median_mine["cpu_ms_per_email"] / median_peer["cpu_ms_per_email"], 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--emails", type=int, default=5000)
@@ -357,34 +406,53 @@ def main() -> None:
         "emails": items,
         "threads_per_process": THREADS,
     }
-    with bench_env() as bench:
+    with bench_env() as bench, peer_database(bench) as peer_url:
         gmail_accounts = connect_accounts(bench.settings, bench.pool, 20)
         for processes in (1, 2):
             base = baseline(bench, items, processes)
-            least = floor(bench, items, processes)
+            floors = {
+                "smtp": smtp_floor(bench, items, processes),
+                "gmail": gmail_floor(bench, items, processes),
+            }
             row: dict[str, Any] = {
                 "baseline_two_hop": base.__dict__,
-                "floor_same_io": least.__dict__,
-                "ratio_floor": round(least.per_second / base.per_second, 2),
+                "floor_smtp": floors["smtp"].__dict__,
+                "floor_gmail": floors["gmail"].__dict__,
+                "peer": against_peer(bench, items, processes, peer_url, 2 if args.quick else 3),
             }
+            single, single_end = mailroute_drain(
+                bench, items, processes, [_company(bench)[0]], ("default",), "single", batch=False
+            )
+            row["mailroute_smtp_one_publish_each"] = {**single.__dict__, "end_to_end": single_end}
             for name, senders in (
                 ("smtp", ("default",)),
                 ("gmail", ("gmail",)),
                 ("mix", ("default", "gmail")),
             ):
                 companies = gmail_accounts if name != "smtp" else [_company(bench)[0]]
-                mine, publish_rate = mailroute_drain(
+                mine, end_to_end = mailroute_drain(
                     bench, items, processes, companies, senders, name
                 )
-                row[f"mailroute_{name}"] = mine.__dict__
+                row[f"mailroute_{name}"] = {**mine.__dict__, "end_to_end": end_to_end}
                 row[f"ratio_{name}"] = round(mine.per_second / base.per_second, 2)
-                row[f"ratio_{name}_to_floor"] = round(mine.per_second / least.per_second, 2)
-                results.setdefault("python_publish_per_second", publish_rate)
                 print(
                     f"[{processes} process(es)] baseline {base.per_second}/s,"
-                    f" floor {least.per_second}/s, mailroute {name} {mine.per_second}/s",
+                    f" mailroute {name} {mine.per_second}/s",
                     flush=True,
                 )
+            row["ratio_smtp_to_floor"] = round(
+                row["mailroute_smtp"]["per_second"] / floors["smtp"].per_second, 2
+            )
+            row["ratio_gmail_to_floor"] = round(
+                row["mailroute_gmail"]["per_second"] / floors["gmail"].per_second, 2
+            )
+            print(
+                f"[{processes} process(es)] floors smtp {floors['smtp'].per_second}/s gmail"
+                f" {floors['gmail'].per_second}/s; against post_office"
+                f" {row['peer']['throughput_ratio']}x the throughput at"
+                f" {row['peer']['cpu_ratio']}x the CPU",
+                flush=True,
+            )
             results[f"p{processes}"] = row
         peak = results["p2"]["mailroute_smtp"]["per_second"]
         results["latency_smtp"] = {
@@ -392,6 +460,11 @@ def main() -> None:
             "half_of_max": latency_at(bench, peak * 0.5, 15, 2),
             "ninety_percent_of_max": latency_at(bench, peak * 0.9, 15, 2),
         }
+        results["month_end"] = (
+            month_end(bench, peak, companies=100, gmail=30)
+            if args.quick
+            else month_end(bench, peak)
+        )
         results["cpu_scaling"] = cpu_scaling(
             bench, 2000 if not args.quick else 300, gmail_accounts, reps=3 if not args.quick else 1
         )
@@ -400,7 +473,8 @@ def main() -> None:
             "smtp": sql_round_trips(bench, sql_items, [_company(bench)[0]], "default", "sql-smtp"),
             "gmail": sql_round_trips(bench, sql_items, gmail_accounts, "gmail", "sql-gmail"),
         }
-        # Last: its requests stay queued (no workers run), so nothing after it may count them.
+        # Last: their requests stay queued (no workers run), so nothing after them may count them.
+        results["python_publish"] = publish_rates(bench, 3000 if not args.quick else 600)
         results["http_intake"] = http_intake(bench, 2000 if not args.quick else 400)
     p1, p2 = results["p1"], results["p2"]
     results["scaling"] = {

@@ -9,9 +9,15 @@ from __future__ import annotations
 import os
 
 import dramatiq
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-broker = RabbitmqBroker(url=os.environ["BENCH_RABBITMQ_URL"], confirm_delivery=True)
+from mailroute.adapters.rabbitmq.broker import DEFAULT_QUEUE_TYPE, MailrouteBroker
+
+# Queues of the type mailroute's own are (quorum by default), with confirms as mailroute's.
+broker = MailrouteBroker(
+    url=os.environ["BENCH_RABBITMQ_URL"],
+    confirm_delivery=True,
+    queue_type=os.environ.get("RABBITMQ_QUEUE_TYPE", DEFAULT_QUEUE_TYPE),  # type: ignore[arg-type]
+)
 dramatiq.set_broker(broker)
 _done = os.open(
     os.environ.get("BENCH_DONE_FILE", "/dev/null"), os.O_WRONLY | os.O_APPEND | os.O_CREAT
