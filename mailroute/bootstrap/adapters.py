@@ -157,10 +157,12 @@ def dependencies(
     connections: PostgresConnections,
     *,
     relay_in_background: bool = False,
+    gather_seconds: float = 0.1,
 ) -> Dependencies:
     """Everything the dispatch, send and notify use cases need (worker processes, and the web
-    app's retries). Worker processes relay outbox rows from a thread of their own, in batches
-    (`relay_in_background`); elsewhere right after their commit."""
+    app's intake and retries). Worker processes and the web app relay outbox rows from a thread
+    of their own, in batches (`relay_in_background`, gathering for `gather_seconds` after a
+    nudge); elsewhere right after their commit."""
     relay = outbox_relay(settings, pool)
     oauth = GoogleOAuth(settings)
     tokens = AccessTokens(
@@ -179,7 +181,11 @@ def dependencies(
             ),
         },
         queue=DramatiqQueues(broker),
-        outbox=RelayInBackground(relay) if relay_in_background else relay,
+        outbox=(
+            RelayInBackground(relay, gather_seconds=gather_seconds)
+            if relay_in_background
+            else relay
+        ),
         breaks=connections,
         notices=PostgresNotices(pool),
         retry_policy=RetryPolicy(max_attempts=settings.smtp_max_attempts, base_seconds=retry_base),

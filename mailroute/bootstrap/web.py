@@ -73,7 +73,12 @@ def build_web(settings: Settings) -> WebServices:
     pool = open_pool(settings)
     broker = rabbitmq_broker(settings)
     connections = connection_store(settings, pool)
-    deps = dependencies(settings, broker, pool, connections)
+    # A request's outbox row (the `route_email` task of an email it accepted) is published by
+    # the relay thread, with whatever other requests wrote meanwhile: the 202 waits for the
+    # commit, not for the broker, and many requests share one publication.
+    deps = dependencies(
+        settings, broker, pool, connections, relay_in_background=True, gather_seconds=0.005
+    )
     companies = PostgresCompanies(pool)
     emails = PostgresEmails(pool)
     sessions = PostgresBrowserSessions(pool)

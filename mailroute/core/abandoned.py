@@ -51,6 +51,8 @@ _STEPS = {
     queues.SEND_VIA_MICROSOFT: "sending it through Microsoft 365",
     queues.DISPATCH_EMAILS: "taking it from the dispatch queue",
     queues.SEND_MANY_VIA_SMTP: "sending it through the default sender",
+    queues.SEND_MANY_VIA_GMAIL: "sending it through Gmail",
+    queues.SEND_MANY_VIA_MICROSOFT: "sending it through Microsoft 365",
 }
 _WAITING = {
     "accepted": "accepted but never routed",
@@ -89,7 +91,7 @@ def emails_of(dead: DeadLetter) -> list[DeadEmail]:
     first = dead.args[0] if dead.args else None
     if isinstance(dead.error, _REFUSALS):
         return []
-    if dead.actor == queues.SEND_MANY_VIA_SMTP:
+    if dead.actor in _BATCHES_OF_IDS:
         items = first if isinstance(first, list) else []
         return [DeadEmail(i) for i in items if isinstance(i, str) and is_canonical_uuid(i)]
     if dead.actor == queues.DISPATCH_EMAILS:
@@ -109,6 +111,8 @@ def email_of(dead: DeadLetter) -> DeadEmail | None:
     return found[0] if found else None
 
 
+# Actors whose message carries a list of email ids.
+_BATCHES_OF_IDS = tuple(actor for _, actor in queues.BATCH_SENDERS.values())
 # Actors whose message carries one email id.
 _BY_ID = (queues.ROUTE_EMAIL, *(actor for _, actor in queues.SENDERS.values()))
 

@@ -23,8 +23,10 @@ ROUTE_EMAIL: Final = "mailroute.route_email"  # an email stored at intake, by id
 SEND_VIA_GMAIL: Final = "mailroute.send_via_gmail"
 SEND_VIA_MICROSOFT: Final = "mailroute.send_via_microsoft"
 SEND_VIA_SMTP: Final = "mailroute.send_via_smtp"
-# Many emails of the default route in one message: a list of email ids.
+# Many emails of one route in one message: a list of email ids.
 SEND_MANY_VIA_SMTP: Final = "mailroute.send_many_via_smtp"
+SEND_MANY_VIA_GMAIL: Final = "mailroute.send_many_via_gmail"
+SEND_MANY_VIA_MICROSOFT: Final = "mailroute.send_many_via_microsoft"
 NOTIFY_ADMINS_ONCE: Final = "mailroute.notify_admins_once"
 # Outcome webhooks: one delivery by id; the one notice of an endpoint disabled.
 DELIVER_WEBHOOK: Final = "mailroute.deliver_webhook"
@@ -39,5 +41,12 @@ SENDERS: Final = {
     "default": (SMTP, SEND_VIA_SMTP),
 }
 
-# The most emails one batch message carries (DISPATCH_EMAILS, SEND_MANY_VIA_SMTP).
+# Route of an email -> (queue, actor) that sends many of them a message.
+BATCH_SENDERS: Final = {
+    "gmail": (GMAIL, SEND_MANY_VIA_GMAIL),
+    "microsoft": (MICROSOFT, SEND_MANY_VIA_MICROSOFT),
+    "default": (SMTP, SEND_MANY_VIA_SMTP),
+}
+
+# The most emails one batch message carries (DISPATCH_EMAILS, the SEND_MANY_VIA_* actors).
 BATCH_LIMIT: Final = 100

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from mailroute.core.model import Route
 from mailroute.events import queues
 from mailroute.services.dependencies import Dependencies
 from mailroute.services.requested import (
@@ -35,9 +36,10 @@ def dispatch_requested_many(
     """Many producers' EmailRequested events in one message (`Intake.publish_many`): each read,
     stored and routed as `dispatch_requested` does one. An unreadable event is recorded on its
     own and the others go on; one that is not a list at all is recorded and never retried.
-    The default route's emails go on as batches of ids (`send_many_via_smtp`), a mailbox's one
-    a message (each takes its mailbox's pacing turn). A transient error stops the message,
-    which dramatiq retries: the events already stored are found stored, and queued again."""
+    Each route's emails go on as one batch of ids (`send_many_via_smtp`, `send_many_via_gmail`,
+    ...); in a mailbox's batch each email still takes its own pacing turn. A transient error
+    stops the message, which dramatiq retries: the events already stored are found stored, and
+    queued again."""
     if not isinstance(raw, list) or not raw or len(raw) > queues.BATCH_LIMIT:
         reject(
             raw,
@@ -57,10 +59,10 @@ def dispatch_requested_many(
         requests.append((index, item, request))
     stored = deps.emails.store_many([request.store for _, _, request in requests])
     outcomes: list[DispatchOutcome] = []
-    default_ids: list[str] = []
+    by_route: dict[Route, list[str]] = {}
     for (index, item, request), result in zip(requests, stored, strict=True):
         try:
-            outcome, correlation = finish_stored(
+            outcome, _ = finish_stored(
                 item,
                 request,
                 result,
@@ -76,14 +78,10 @@ def dispatch_requested_many(
         outcomes.append(outcome)
         if outcome.status != "queued" or outcome.route is None:
             continue
-        if outcome.route == "default":
-            default_ids.append(outcome.email_id)
-        else:
-            deps.queue.schedule_send(outcome.route, outcome.email_id, correlation_id=correlation)
-    if default_ids:
-        deps.queue.enqueue(
-            queues.SMTP, queues.SEND_MANY_VIA_SMTP, (default_ids,), correlation_id=correlation_id
-        )
+        by_route.setdefault(outcome.route, []).append(outcome.email_id)
+    for route, email_ids in by_route.items():
+        queue_name, batch_actor = queues.BATCH_SENDERS[route]
+        deps.queue.enqueue(queue_name, batch_actor, (email_ids,), correlation_id=correlation_id)
     structlog.contextvars.bind_contextvars(
         events=len(raw), stored=len(outcomes), rejected=len(raw) - len(outcomes)
     )

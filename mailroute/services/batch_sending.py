@@ -1,6 +1,8 @@
-"""The default route, many emails a message (`send_many_via_smtp`): one claim statement, the
-sends over the kept SMTP connection, one statement recording the sent ones. Every other end of
-an email is `services.sending`'s, taken for that email alone."""
+"""Many emails of one route a message. The default route (`send_many_via_smtp`): one claim
+statement, the sends over the kept SMTP connection, one statement recording the sent ones; every
+other end of an email is `services.sending`'s, taken for that email alone. A mailbox route
+(`send_many_via_gmail`, `send_many_via_microsoft`): each email sent as its own message would
+send it (its claim, its mailbox's pacing turn, its outcome), one after the other."""
 
 from __future__ import annotations
 
@@ -10,12 +12,19 @@ from email.utils import parseaddr
 import structlog
 
 from mailroute.core.errors import PermanentError, TransientError
+from mailroute.core.model import Route
 from mailroute.core.ports import MessageTransport, ProviderReceipt
 from mailroute.core.records import Claim
 from mailroute.events import queues
 from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
 from mailroute.services.dependencies import Dependencies
-from mailroute.services.sending import build_wire, fail_email, retry_or_fail, unbuildable
+from mailroute.services.sending import (
+    build_wire,
+    fail_email,
+    retry_or_fail,
+    send_stored_email,
+    unbuildable,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -104,3 +113,23 @@ def _send_default(
             return fail_email(deps, claim.email.id, claim_key, exc.code, exc.message)
     sent.append((claim, receipt))
     return "sent"
+
+
+def send_mailbox_batch(
+    email_ids: list[str], *, route: Route, claim_key: str, deps: Dependencies
+) -> Counter[str]:
+    """A mailbox route's batch: each email through `send_stored_email`, in order. An error that
+    stops the batch leaves the emails after it unclaimed, for dramatiq's retry of the message
+    (the ones already sent are not claimable again)."""
+    outcomes: Counter[str] = Counter()
+    for email_id in email_ids:
+        try:
+            outcomes[send_stored_email(email_id, route=route, claim_key=claim_key, deps=deps)] += 1
+        finally:
+            structlog.contextvars.unbind_contextvars(
+                "email_id", "company_id", "email_status", "attempts"
+            )
+    structlog.contextvars.bind_contextvars(
+        emails=len(email_ids), route=route, **{f"emails_{k}": v for k, v in outcomes.items()}
+    )
+    return outcomes

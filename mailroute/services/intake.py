@@ -181,7 +181,10 @@ class Intake:
 
         The email is safe once stored: while RabbitMQ is down the task waits in the outbox and
         a relay publishes it when the broker is back, so the caller is answered either way."""
-        event = self.validate(data, company_id=company_id)
+        # The caller's company (its API key, or its admin's session, was just found for it)
+        # exists: it is not looked up again.
+        known = {company_id} if company_id is not None else None
+        event = self.validate(data, company_id=company_id, known_companies=known)
         return self._accept(event, correlation_id)
 
     def _accept(self, event: EmailRequested, correlation_id: str | None) -> Accepted:

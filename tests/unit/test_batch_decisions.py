@@ -20,7 +20,12 @@ from mailroute.core.errors import (
 from mailroute.events import InvalidEventError, queues
 from mailroute.services.batch_dispatch import dispatch_requested_many
 from mailroute.services.batch_intake import PartlyPublishedError
-from mailroute.services.batch_sending import UnreadableBatchError, batch_of_ids, send_stored_emails
+from mailroute.services.batch_sending import (
+    UnreadableBatchError,
+    batch_of_ids,
+    send_mailbox_batch,
+    send_stored_emails,
+)
 from mailroute.services.intake import Intake
 from mailroute.services.requested import UnreadableMessageError
 from tests.fakes import InMemory, email_request, make_dependencies
@@ -288,3 +293,30 @@ def test_a_dead_batch_message_ends_every_email_it_carried() -> None:
         "invoice-1",
         "invoice-2",
     ]
+
+
+def test_a_dispatch_batch_sends_each_route_as_a_batch_and_a_gmail_batch_sends_each_email() -> None:
+    fakes = InMemory()
+    smtp_company = fakes.companies.add()
+    gmail_company = fakes.companies.add("Globex Ltd")
+    fakes.companies.connect_gmail(gmail_company.id, "billing@globex.example")
+    events = [
+        _wire(smtp_company.id, 1),
+        _wire(gmail_company.id, 2, sender="gmail"),
+        _wire(gmail_company.id, 3, sender="gmail"),
+    ]
+
+    outcomes = _dispatch(fakes, events)
+
+    by_actor = {m.actor: m.args[0] for m in fakes.queue.messages}
+    assert by_actor == {
+        queues.SEND_MANY_VIA_SMTP: [outcomes[0].email_id],
+        queues.SEND_MANY_VIA_GMAIL: [outcomes[1].email_id, outcomes[2].email_id],
+    }
+    deps = make_dependencies(fakes)
+    sent = send_mailbox_batch(
+        by_actor[queues.SEND_MANY_VIA_GMAIL], route="gmail", claim_key="m-2", deps=deps
+    )
+    assert sent["sent"] == 2
+    assert [fakes.emails.row(o.email_id).status for o in outcomes[1:]] == ["sent", "sent"]
+    assert [e["route"] for e in fakes.outbox.events("email.sent")] == ["gmail", "gmail"]
