@@ -92,43 +92,28 @@ def dispatch_requested(
 ) -> DispatchOutcome:
     """A producer's EmailRequested from the queue: read it (a door: every rule applies), store
     it once already routed, queue it. An unreadable message is recorded and never retried."""
-    outcome, correlation = store_requested(
-        raw, deps, message_id=message_id, correlation_id=correlation_id, queue=queue, actor=actor
+    request = routed_request(raw, deps, correlation_id=correlation_id, own_correlation=False)
+    if isinstance(request, str):
+        reject(raw, request, deps, message_id, queue, actor)
+    one = request.store
+    stored = deps.emails.store(
+        one.event,
+        correlation_id=one.correlation_id,
+        route=one.route,
+        from_address=one.from_address,
+        reply_to=one.reply_to,
+        message_id=one.message_id,
+        failure=one.failure,
+        routed=True,
+    )
+    outcome, correlation = finish_stored(
+        raw, request, stored, deps, message_id=message_id, queue=queue, actor=actor
     )
     if outcome.status == "queued" and outcome.route is not None:
         # New, or stored by an earlier delivery that may have died before queueing it:
         # queueing twice is harmless, the sender's claim lets only one send.
         deps.queue.schedule_send(outcome.route, outcome.email_id, correlation_id=correlation)
     return outcome
-
-
-def store_requested(
-    raw: Any,
-    deps: Dependencies,
-    *,
-    message_id: str,
-    correlation_id: str,
-    queue: str,
-    actor: str,
-) -> tuple[DispatchOutcome, str]:
-    """Read, route and store one event; its outcome and correlation id. Raises
-    `UnreadableMessageError` after recording what it refused."""
-    request = routed_request(raw, deps, correlation_id=correlation_id, own_correlation=False)
-    if isinstance(request, str):
-        reject(raw, request, deps, message_id, queue, actor)
-    stored = deps.emails.store(
-        request.store.event,
-        correlation_id=request.store.correlation_id,
-        route=request.store.route,
-        from_address=request.store.from_address,
-        reply_to=request.store.reply_to,
-        message_id=request.store.message_id,
-        failure=request.store.failure,
-        routed=True,
-    )
-    return finish_stored(
-        raw, request, stored, deps, message_id=message_id, queue=queue, actor=actor
-    )
 
 
 @dataclass(frozen=True)

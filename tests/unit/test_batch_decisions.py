@@ -308,15 +308,37 @@ def test_a_dispatch_batch_sends_each_route_as_a_batch_and_a_gmail_batch_sends_ea
 
     outcomes = _dispatch(fakes, events)
 
-    by_actor = {m.actor: m.args[0] for m in fakes.queue.messages}
+    by_actor: dict[str, list[str]] = {}
+    for message in fakes.queue.messages:
+        by_actor.setdefault(message.actor, []).extend(message.args[0])
     assert by_actor == {
         queues.SEND_MANY_VIA_SMTP: [outcomes[0].email_id],
         queues.SEND_MANY_VIA_GMAIL: [outcomes[1].email_id, outcomes[2].email_id],
     }
-    deps = make_dependencies(fakes)
+    deps = make_dependencies(fakes)  # no pacing
     sent = send_mailbox_batch(
         by_actor[queues.SEND_MANY_VIA_GMAIL], route="gmail", claim_key="m-2", deps=deps
     )
     assert sent["sent"] == 2
     assert [fakes.emails.row(o.email_id).status for o in outcomes[1:]] == ["sent", "sent"]
     assert [e["route"] for e in fakes.outbox.events("email.sent")] == ["gmail", "gmail"]
+
+
+def test_a_mailbox_batch_goes_in_waves_one_pacing_interval_apart_per_company() -> None:
+    fakes = InMemory()
+    acme, globex = fakes.companies.add(), fakes.companies.add("Globex Ltd")
+    for company in (acme, globex):
+        fakes.companies.connect_gmail(company.id, f"billing@{company.id[:6]}.example")
+    events = [_wire(acme.id, n, sender="gmail") for n in range(3)]
+    events += [_wire(globex.id, 10 + n, sender="gmail") for n in range(2)]
+
+    outcomes = _dispatch(fakes, events)
+
+    ids = [o.email_id for o in outcomes]
+    waves = [(round(m.delay_seconds, 2), m.args[0]) for m in fakes.queue.messages]
+    interval = round(60 / 140, 2)  # Gmail's default pacing: 140 sends a minute
+    assert waves == [
+        (0.0, [ids[0], ids[3]]),
+        (interval, [ids[1], ids[4]]),
+        (round(2 * 60 / 140, 2), [ids[2]]),
+    ]
