@@ -10,18 +10,10 @@ import os
 
 import dramatiq
 
-from mailroute.adapters.rabbitmq.broker import DEFAULT_QUEUE_TYPE, MailrouteBroker
+from bench.floor_io import bench_broker, done_file
 
-# Queues of the type mailroute's own are (quorum by default), with confirms as mailroute's.
-broker = MailrouteBroker(
-    url=os.environ["BENCH_RABBITMQ_URL"],
-    confirm_delivery=True,
-    queue_type=os.environ.get("RABBITMQ_QUEUE_TYPE", DEFAULT_QUEUE_TYPE),  # type: ignore[arg-type]
-)
-dramatiq.set_broker(broker)
-_done = os.open(
-    os.environ.get("BENCH_DONE_FILE", "/dev/null"), os.O_WRONLY | os.O_APPEND | os.O_CREAT
-)
+broker = bench_broker()
+_done = done_file()
 
 
 @dramatiq.actor(queue_name="bench_a", max_retries=0)

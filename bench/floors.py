@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import floor_io
 from bench.harness import ROOT, THREADS, BenchEnv, Drain, bench_env, drain, worker_group
 from mailroute.adapters.google.oauth import GoogleOAuth
 from mailroute_sandbox.client import SandboxClient
@@ -57,10 +58,10 @@ def _bare_pipeline(
 
 def _tables(bench: BenchEnv) -> None:
     os.environ["BENCH_RABBITMQ_URL"] = bench.settings.rabbitmq_url  # the actors' broker
-    from bench import floor, gmail_floor
+    from bench import gmail_floor
 
     with bench.pool.connection() as conn:
-        conn.execute(floor.TABLE)
+        conn.execute(floor_io.TABLE)
         conn.execute(gmail_floor.ACCOUNTS_TABLE)
 
 
@@ -90,7 +91,7 @@ def smtp_floor(bench: BenchEnv, items: int, processes: int) -> Drain:
         "bench.floor",
         items,
         processes,
-        lambda i: actors.floor_a.send(actors.floor_message(i, company_id)),
+        lambda i: actors.floor_a.send(floor_io.floor_message(i, company_id)),
         {
             "BENCH_DATABASE_URL": bench.settings.database_url,
             "BENCH_SMTP_PORT": bench.env["SANDBOX_SMTP_PORT"],
@@ -130,7 +131,6 @@ def gmail_floor(bench: BenchEnv, items: int, processes: int) -> Drain:
     """The same two hops doing mailroute's I/O for a Gmail email (its database round trips and
     one `users.messages.send`), and nothing else; one account of its own per run."""
     _tables(bench)
-    from bench import floor
     from bench import gmail_floor as actors
 
     account, token = _gmail_account(bench)
@@ -142,7 +142,7 @@ def gmail_floor(bench: BenchEnv, items: int, processes: int) -> Drain:
         "bench.gmail_floor",
         items,
         processes,
-        lambda i: actors.gmail_floor_a.send(floor.floor_message(i, company_id, sender="gmail")),
+        lambda i: actors.gmail_floor_a.send(floor_io.floor_message(i, company_id, sender="gmail")),
         {
             "BENCH_DATABASE_URL": bench.settings.database_url,
             "BENCH_GMAIL_ROOT_URL": bench.settings.google_endpoint("gmail_root_url"),

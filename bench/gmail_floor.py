@@ -9,9 +9,9 @@ google-api-python-client, on a service and HTTP connection kept per thread, as t
 BENCH_GMAIL_ACCOUNT with the access token BENCH_GMAIL_TOKEN. No validation, routing, MIME
 building, token handling, pacing decisions, logging or outcome events.
 
-Self-contained (it imports nothing of `bench.floor`, whose actors the worker would consume
-too). Run by the bench as `dramatiq bench.gmail_floor`; hop_b appends one byte to
-BENCH_DONE_FILE per email."""
+It imports nothing of `bench.floor`, whose actors the worker would consume too (what they
+share is in `bench.floor_io`). Run by the bench as `dramatiq bench.gmail_floor`; hop_b appends
+one byte to BENCH_DONE_FILE per email."""
 
 from __future__ import annotations
 
@@ -25,22 +25,11 @@ import dramatiq
 import httplib2
 from googleapiclient.discovery import build_from_document
 from googleapiclient.discovery_cache import get_static_doc
-from psycopg_pool import ConnectionPool
 
-from mailroute.adapters.rabbitmq.broker import DEFAULT_QUEUE_TYPE, MailrouteBroker
+from bench.floor_io import bench_broker, db, done_file, store
 
-# Queues of the type mailroute's own are (quorum by default), with confirms as mailroute's.
-broker = MailrouteBroker(
-    url=os.environ["BENCH_RABBITMQ_URL"],
-    confirm_delivery=True,
-    queue_type=os.environ.get("RABBITMQ_QUEUE_TYPE", DEFAULT_QUEUE_TYPE),  # type: ignore[arg-type]
-)
-dramatiq.set_broker(broker)
-_done = os.open(
-    os.environ.get("BENCH_DONE_FILE", "/dev/null"), os.O_WRONLY | os.O_APPEND | os.O_CREAT
-)
-_pool: ConnectionPool | None = None
-_lock = threading.Lock()
+broker = bench_broker()
+_done = done_file()
 _local = threading.local()
 ACCOUNT = os.environ.get("BENCH_GMAIL_ACCOUNT", "")
 _AUTHORIZATION = f"Bearer {os.environ.get('BENCH_GMAIL_TOKEN', '')}"
@@ -57,12 +46,6 @@ ACCOUNTS_TABLE = (
     "CREATE TABLE IF NOT EXISTS bench_floor_accounts (account text PRIMARY KEY,"
     " next_slot timestamptz NOT NULL DEFAULT now(), in_flight integer NOT NULL DEFAULT 0,"
     " sends integer NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now())"
-)
-# The same statement as `bench.floor.INSERT` (bench/floor.py makes the table).
-_INSERT = (
-    "INSERT INTO bench_floor (company_id, event_id, correlation_id, kind, route, status,"
-    " from_address, to_addrs, cc_addrs, bcc_addrs, subject, text_body, html_body)"
-    " VALUES (%s, %s, %s, %s, 'gmail', 'queued', %s, %s, %s, %s, %s, %s, %s) RETURNING id"
 )
 _CLAIM = "UPDATE bench_floor SET status = 'sending' WHERE id = %s AND status = 'queued'"
 _SLOT = (
@@ -94,16 +77,6 @@ _DOC = (
 )
 
 
-def _db() -> ConnectionPool:
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = ConnectionPool(
-                os.environ["BENCH_DATABASE_URL"], min_size=8, kwargs={"autocommit": True}
-            )
-    return _pool
-
-
 def _messages() -> tuple[Any, httplib2.Http]:
     """This thread's `users.messages` resource and its HTTP client, built once."""
     found: tuple[Any, httplib2.Http] | None = getattr(_local, "gmail", None)
@@ -124,30 +97,13 @@ def _send() -> str:
 
 @dramatiq.actor(queue_name="gmail_floor_a", max_retries=0)
 def gmail_floor_a(request: dict[str, Any]) -> None:
-    with _db().connection() as conn:
-        row = conn.execute(
-            _INSERT,
-            (
-                request["company_id"],
-                request["event_id"],
-                request["correlation_id"],
-                request["kind"],
-                ACCOUNT,
-                request["to"],
-                request["cc"],
-                request["bcc"],
-                request["subject"],
-                request["text"],
-                request["html"],
-            ),
-        ).fetchone()
-    assert row is not None
-    gmail_floor_b.send(row[0])
+    row_id = store(request, "gmail", ACCOUNT)
+    gmail_floor_b.send(row_id)
 
 
 @dramatiq.actor(queue_name="gmail_floor_b", max_retries=0)
 def gmail_floor_b(row_id: int) -> None:
-    with _db().connection() as conn:
+    with db().connection() as conn:
         conn.execute(_CLAIM, (row_id,))
         conn.execute(_SLOT, (ACCOUNT,))
         conn.execute(_LEASE, (ACCOUNT,))
