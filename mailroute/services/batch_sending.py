@@ -11,20 +11,14 @@ from email.utils import parseaddr
 
 import structlog
 
-from mailroute.core.errors import PermanentError, TransientError
+from mailroute.core.errors import PermanentError
 from mailroute.core.model import Route
 from mailroute.core.ports import MessageTransport, ProviderReceipt
 from mailroute.core.records import Claim
 from mailroute.events import queues
 from mailroute.events.ids import UUID_MESSAGE, is_canonical_uuid
 from mailroute.services.dependencies import Dependencies
-from mailroute.services.sending import (
-    build_wire,
-    fail_email,
-    retry_or_fail,
-    send_stored_email,
-    unbuildable,
-)
+from mailroute.services.sending import deliver, send_stored_email
 
 log = structlog.get_logger(__name__)
 
@@ -98,20 +92,13 @@ def _send_default(
     ended now the way `send_stored_email` ends it."""
     if claim.possible_duplicate:
         log.warning("email.possible_duplicate", email_id=claim.email.id, attempts=claim.attempts)
-    try:
-        message, envelope = build_wire(claim, "default", mail_from)
-    except Exception as exc:  # noqa: BLE001 - whatever broke, it breaks again: fail, say why
-        with structlog.contextvars.bound_contextvars(email_id=claim.email.id):
-            return unbuildable(claim, claim_key, None, exc, deps)
-    try:
-        receipt = transport.send(message, envelope)
-    except TransientError as exc:
-        with structlog.contextvars.bound_contextvars(email_id=claim.email.id):
-            return retry_or_fail(claim, claim_key, exc, deps)
-    except PermanentError as exc:
-        with structlog.contextvars.bound_contextvars(email_id=claim.email.id):
-            return fail_email(deps, claim.email.id, claim_key, exc.code, exc.message)
-    sent.append((claim, receipt))
+    with structlog.contextvars.bound_contextvars(email_id=claim.email.id):
+        result = deliver(
+            claim, claim_key, transport, mail_from, mailbox=None, lease=None, deps=deps
+        )
+    if isinstance(result, str):
+        return result
+    sent.append((claim, result))
     return "sent"
 
 

@@ -70,23 +70,12 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Depe
     else:
         transport = deps.transports[route]
         mail_from = parseaddr(deps.settings.default_from)[1]
-    try:
-        message, envelope = build_wire(claim, route, mail_from)
-    except Exception as exc:  # noqa: BLE001 - whatever broke, it breaks again: fail, say why
-        return unbuildable(claim, claim_key, lease, exc, deps)
-    try:
-        receipt = _send(transport, message, envelope, claim, lease, deps)
-    except MailboxAuthBrokenError as exc:
-        assert mailbox is not None
-        return _auth_broken(claim, claim_key, mailbox, exc.reason, deps)
-    except TokenDecryptionError:
-        assert mailbox is not None
-        log.error("mailbox.token_undecryptable", connection_id=mailbox.id)
-        return _auth_broken(claim, claim_key, mailbox, BrokenReason.TOKEN_UNREADABLE, deps)
-    except TransientError as exc:
-        return retry_or_fail(claim, claim_key, exc, deps)
-    except PermanentError as exc:
-        return fail_email(deps, claim.email.id, claim_key, exc.code, exc.message)
+    result = deliver(
+        claim, claim_key, transport, mail_from, mailbox=mailbox, lease=lease, deps=deps
+    )
+    if isinstance(result, str):
+        return result
+    receipt = result
     outbox_id = deps.emails.mark_sent(  # gives the account's send lease back in the same statement
         claim,
         claim_key,
@@ -104,7 +93,39 @@ def send_stored_email(email_id: str, *, route: Route, claim_key: str, deps: Depe
     return "sent"
 
 
-def build_wire(claim: Claim, route: Route, mail_from: str) -> tuple[bytes, Envelope]:
+def deliver(
+    claim: Claim,
+    claim_key: str,
+    transport: MessageTransport,
+    mail_from: str,
+    *,
+    mailbox: Mailbox | None,
+    lease: str | None,
+    deps: Dependencies,
+) -> ProviderReceipt | str:
+    """Build one claimed email and hand it over: the provider's receipt, or the status the
+    email was left in when it could not be sent (failed, retrying, rerouted after a break).
+    The one set of ends every sender shares, one email a message or many (`batch_sending`)."""
+    try:
+        message, envelope = _build(claim, claim.route, mail_from)
+    except Exception as exc:  # noqa: BLE001 - whatever broke, it breaks again: fail, say why
+        return _unbuildable(claim, claim_key, lease, exc, deps)
+    try:
+        return _send(transport, message, envelope, claim, lease, deps)
+    except MailboxAuthBrokenError as exc:
+        assert mailbox is not None
+        return _auth_broken(claim, claim_key, mailbox, exc.reason, deps)
+    except TokenDecryptionError:
+        assert mailbox is not None
+        log.error("mailbox.token_undecryptable", connection_id=mailbox.id)
+        return _auth_broken(claim, claim_key, mailbox, BrokenReason.TOKEN_UNREADABLE, deps)
+    except TransientError as exc:
+        return _retry_or_fail(claim, claim_key, exc, deps)
+    except PermanentError as exc:
+        return _fail(deps, claim.email.id, claim_key, exc.code, exc.message)
+
+
+def _build(claim: Claim, route: Route, mail_from: str) -> tuple[bytes, Envelope]:
     """The message as it goes on the wire, and its envelope. Mailbox APIs (Gmail's, Graph's
     MIME sendMail) take Bcc from the message (and strip it); SMTP takes it as envelope only."""
     message = build_message(claim.email, from_=claim.from_address, include_bcc=route != "default")
@@ -117,7 +138,7 @@ def build_wire(claim: Claim, route: Route, mail_from: str) -> tuple[bytes, Envel
     return message.as_bytes(), envelope
 
 
-def unbuildable(
+def _unbuildable(
     claim: Claim, claim_key: str, lease: str | None, exc: Exception, deps: Dependencies
 ) -> str:
     """The message could not be built: nothing was sent, and no attempt would do better."""
@@ -125,7 +146,7 @@ def unbuildable(
         deps.pacing.end_send(lease, claim.email.id)
     log.error("email.build_failed", error=type(exc).__name__, exc_info=exc)
     detail = f"{type(exc).__name__}: {exc}"[:300]
-    return fail_email(
+    return _fail(
         deps,
         claim.email.id,
         claim_key,
@@ -191,7 +212,7 @@ def _not_usable(
     if decision.route is None:
         assert decision.error_code is not None
         assert decision.error_message is not None
-        status = fail_email(deps, email.id, claim_key, decision.error_code, decision.error_message)
+        status = _fail(deps, email.id, claim_key, decision.error_code, decision.error_message)
         mailbox = context.mailbox(claim.route) if context else None
         deps.emails.note_broken_generation(email.id, mailbox.generation if mailbox else None)
         return status
@@ -206,12 +227,12 @@ def _not_usable(
     return "rerouted"
 
 
-def retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Dependencies) -> str:
+def _retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Dependencies) -> str:
     now = datetime.now(UTC)
     policy = deps.retry_policy if claim.route == "default" else deps.mailbox_retry_policy
     decision = decide_retry(exc, claim.attempts, policy, now)
     if not decision.retry:
-        return fail_email(
+        return _fail(
             deps,
             claim.email.id,
             claim_key,
@@ -236,7 +257,7 @@ def retry_or_fail(claim: Claim, claim_key: str, exc: TransientError, deps: Depen
     return "retrying"
 
 
-def fail_email(deps: Dependencies, email_id: str, claim_key: str, code: str, message: str) -> str:
+def _fail(deps: Dependencies, email_id: str, claim_key: str, code: str, message: str) -> str:
     outbox_id = deps.emails.mark_failed(email_id, claim_key, code=code, message=message)
     if outbox_id is not None:
         deps.outbox.publish_stored([outbox_id])
