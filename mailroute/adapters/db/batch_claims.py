@@ -4,22 +4,19 @@ the promises `email_claims` gives one: its own conditional claim and outcome."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from psycopg.types.json import Jsonb
 
 from mailroute.adapters.db.email_claims import (
     ATTACHMENTS,
-    CLAIM_LEASE,
-    MAX_CLAIMS,
     claim_cte,
     claim_of,
+    claim_params,
+    sent_event,
 )
 from mailroute.adapters.db.pool import Pool
 from mailroute.core.model import Route
 from mailroute.core.ports import ProviderReceipt
 from mailroute.core.records import Claim
-from mailroute.events import EmailSent
 
 # Many emails of the default route in one statement (no sender context: the default route needs
 # none); the rows come back in the order of the ids given.
@@ -41,13 +38,7 @@ class BatchClaimsSql:
         with self._pool.connection() as conn:
             rows = conn.execute(
                 _CLAIM_MANY,
-                {
-                    "ids": email_ids,
-                    "key": claim_key,
-                    "route": route,
-                    "lease": CLAIM_LEASE,
-                    "max_claims": MAX_CLAIMS,
-                },
+                {"ids": email_ids, **claim_params(claim_key, route)},
             ).fetchall()
         return [claim_of(row, route) for row in rows]
 
@@ -73,22 +64,8 @@ class BatchClaimsSql:
         events' outbox ids (an email no longer ours is left alone, and has none)."""
         if not sent:
             return []
-        now = datetime.now(UTC)
         events = [
-            Jsonb(
-                EmailSent(
-                    email_id=claim.email.id,
-                    event_id=claim.email.event_id,
-                    company_id=claim.email.company_id,
-                    route=claim.route,
-                    from_address=claim.from_address,
-                    message_id=claim.email.message_id,
-                    provider_message_id=receipt.message_id,
-                    sent_at=now,
-                    correlation_id=claim.correlation_id,
-                    submitted_only=receipt.submitted_only,
-                ).to_wire()
-            )
+            Jsonb(sent_event(claim, receipt.message_id, receipt.submitted_only))
             for claim, receipt in sent
         ]
         with self._pool.connection() as conn:

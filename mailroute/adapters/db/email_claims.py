@@ -101,6 +101,31 @@ def claim_of(row: DictRow, route: Route) -> Claim:
     )
 
 
+def claim_params(claim_key: str, route: Route) -> dict[str, object]:
+    """The parameters every claim statement takes besides the ids."""
+    return {"key": claim_key, "route": route, "lease": CLAIM_LEASE, "max_claims": MAX_CLAIMS}
+
+
+def sent_event(
+    claim: Claim, provider_message_id: str | None, submitted_only: bool
+) -> dict[str, object]:
+    """The EmailSent of a claimed email (its statement adds `sent_at` and `possible_duplicate`
+    from the row it records)."""
+    email = claim.email
+    return EmailSent(
+        email_id=email.id,
+        event_id=email.event_id,
+        company_id=email.company_id,
+        route=claim.route,
+        from_address=claim.from_address,
+        message_id=email.message_id,
+        provider_message_id=provider_message_id,
+        sent_at=datetime.now(UTC),
+        correlation_id=claim.correlation_id,
+        submitted_only=submitted_only,
+    ).to_wire()
+
+
 class EmailClaimsSql:
     _pool: Pool
 
@@ -116,13 +141,7 @@ class EmailClaimsSql:
         with self._pool.connection() as conn:
             row = conn.execute(
                 query,
-                {
-                    "id": email_id,
-                    "key": claim_key,
-                    "route": route,
-                    "lease": CLAIM_LEASE,
-                    "max_claims": MAX_CLAIMS,
-                },
+                {"id": email_id, **claim_params(claim_key, route)},
             ).fetchone()
             if row is None:
                 return None
@@ -144,18 +163,7 @@ class EmailClaimsSql:
         `release_lease`: the mailbox connection whose send lease (`gmail_pacing`) the same
         statement gives back. `submitted_only`: the provider named no message (Graph's 202)."""
         email = claim.email
-        event = EmailSent(
-            email_id=email.id,
-            event_id=email.event_id,
-            company_id=email.company_id,
-            route=claim.route,
-            from_address=claim.from_address,
-            message_id=email.message_id,
-            provider_message_id=provider_message_id,
-            sent_at=datetime.now(UTC),
-            correlation_id=claim.correlation_id,
-            submitted_only=submitted_only,
-        ).to_wire()
+        event = sent_event(claim, provider_message_id, submitted_only)
         with self._pool.connection() as conn:
             row = conn.execute(
                 "WITH sent AS (UPDATE emails SET status = 'sent', sent_at = now(),"
