@@ -34,8 +34,8 @@ from mailroute.core.pacing import PacingPolicy, microsoft_policy
 from mailroute.core.ports import Outbox
 from mailroute.core.retry import RetryPolicy
 from mailroute.services.connections import GmailConnections
+from mailroute.services.dead_letters import fail_refused_task
 from mailroute.services.dependencies import Dependencies
-from mailroute.services.intake import fail_refused_task
 from mailroute.services.microsoft_connections import MicrosoftConnections
 from mailroute.services.revocations import GoogleRevocations
 from mailroute.services.signed_oauth_state import MICROSOFT_STATE_SALT, StateSigner

@@ -1,6 +1,5 @@
 """`Intake.publish_many`'s parts: every event of a batch validated before any is published (a
-refusal names `[index].field`), and one message of up to `queues.BATCH_LIMIT` events published
-with one confirm."""
+refusal names `[index].field`), and what it raises when RabbitMQ stops confirming midway."""
 
 from __future__ import annotations
 
@@ -8,9 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mailroute.core.errors import BrokerUnavailableError
-from mailroute.core.mime import email_id_for
-from mailroute.core.ports import QueuePublisher
-from mailroute.events import EmailRequested, FieldProblem, InvalidEventError, queues
+from mailroute.events import EmailRequested, FieldProblem, InvalidEventError
 
 if TYPE_CHECKING:
     from mailroute.services.intake import Accepted
@@ -61,33 +58,6 @@ def validate_batch(
     if problems:
         raise InvalidEventError(problems)
     return events
-
-
-def publish_chunk(
-    queue: QueuePublisher | None,
-    chunk: list[tuple[EmailRequested, dict[str, Any], str]],
-    accepted: list[Accepted],
-    total: int,
-) -> None:
-    """Publish one message of the batch and note its events accepted."""
-    if not chunk:
-        return
-    assert queue is not None
-    try:
-        queue.enqueue(queues.DISPATCH, queues.DISPATCH_EMAILS, ([wire for _, wire, _ in chunk],))
-    except BrokerUnavailableError as exc:
-        raise PartlyPublishedError(list(accepted), total, exc) from exc
-    from mailroute.services.intake import Accepted
-
-    accepted += [
-        Accepted(
-            email_id_for(event.company_id, event.event_id),
-            event.event_id,
-            event.company_id,
-            correlation_id,
-        )
-        for event, _, correlation_id in chunk
-    ]
 
 
 class PartlyPublishedError(BrokerUnavailableError):

@@ -1,5 +1,6 @@
 """A dead queue message and the email it carried (`core.abandoned`): the email ends `failed`
-when the message dies, and opens again when the message is replayed.
+when the message dies, and opens again when the message is replayed. And a task the broker
+refused to carry (`fail_refused_task`): its email ends `failed` too.
 
 Both are idempotent: failing is conditional (an email that ended, or that another delivery
 holds a live claim on, is left alone), storing an inline request is once per (company, event),
@@ -7,6 +8,8 @@ and opening again only moves an email that failed `dead_lettered`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import structlog
 
@@ -18,7 +21,7 @@ from mailroute.core.abandoned import (
     emails_of,
 )
 from mailroute.core.mime import message_id_for
-from mailroute.core.ports import EmailStore, Outbox, QueuePublisher
+from mailroute.core.ports import EmailClaims, EmailStore, Outbox, QueuePublisher
 from mailroute.events import queues
 
 log = structlog.get_logger(__name__)
@@ -129,3 +132,24 @@ def _reopen(
         )
     log.info("email.reopened_for_replay", email_id=found.email_id, status=status)
     return status
+
+
+def fail_refused_task(
+    emails: EmailClaims, outbox: Outbox, actor: str | None, args: list[Any], reason: str
+) -> None:
+    """The broker refused a task the outbox held (over its size limit, say): the email it was
+    about ends `failed` with `broker_refused` rather than waiting for ever, and the relay goes
+    on with the rows behind it."""
+    if actor not in _EMAIL_TASKS or not args or not isinstance(args[0], str):
+        return
+    outbox_id = emails.mark_failed(
+        args[0],
+        None,
+        code="broker_refused",
+        message=f"RabbitMQ refused the message that carried this email on: {reason}",
+    )
+    if outbox_id is not None:
+        outbox.publish_stored([outbox_id])
+
+
+_EMAIL_TASKS = {queues.ROUTE_EMAIL, *(actor for _, actor in queues.SENDERS.values())}

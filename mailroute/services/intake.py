@@ -21,10 +21,11 @@ from typing import Any
 
 import structlog
 
+from mailroute.core.errors import BrokerUnavailableError
 from mailroute.core.mime import email_id_for
-from mailroute.core.ports import CompanyLookup, EmailClaims, EmailStore, Outbox, QueuePublisher
+from mailroute.core.ports import CompanyLookup, EmailStore, Outbox, QueuePublisher
 from mailroute.events import EmailRequested, FieldProblem, InvalidEventError, queues
-from mailroute.services.batch_intake import publish_chunk, validate_batch
+from mailroute.services.batch_intake import PartlyPublishedError, validate_batch
 
 log = structlog.get_logger(__name__)
 # The largest EmailRequested (as JSON) `publish` puts on the dispatch queue itself; larger ones
@@ -215,18 +216,16 @@ class Intake:
         `BrokerUnavailableError` when RabbitMQ cannot confirm: nothing was accepted); an event
         over `PUBLISH_INLINE_BYTES` is accepted through the store instead, like HTTP intake."""
         event = self.validate(data)
-        correlation_id = event.correlation_id or new_correlation_id()
-        wire = event.to_wire()
-        wire["correlation_id"] = correlation_id
-        if len(json.dumps(wire, separators=(",", ":"))) > self._inline_bytes:
+        wire, correlation_id, size = _inline_wire(event)
+        if size > self._inline_bytes:
             return self._accept(event, correlation_id)
         assert self._queue is not None
         self._queue.enqueue(
             queues.DISPATCH, queues.DISPATCH_EMAIL, (wire,), correlation_id=correlation_id
         )
-        email_id = email_id_for(event.company_id, event.event_id)
-        log.info("email.published", email_id=email_id, correlation_id=correlation_id)
-        return Accepted(email_id, event.event_id, event.company_id, correlation_id)
+        accepted = _published(event, correlation_id)
+        log.info("email.published", email_id=accepted.email_id, correlation_id=correlation_id)
+        return accepted
 
     def publish_many(self, items: Sequence[Mapping[str, Any] | EmailRequested]) -> list[Accepted]:
         """Python producers with many emails at once (a month-end run): every event validated
@@ -244,41 +243,51 @@ class Intake:
         chunk: list[tuple[EmailRequested, dict[str, Any], str]] = []
         chunk_bytes = 0
         for event in events:
-            correlation_id = event.correlation_id or new_correlation_id()
-            wire = event.to_wire()
-            wire["correlation_id"] = correlation_id
-            size = len(json.dumps(wire, separators=(",", ":")))
+            wire, correlation_id, size = _inline_wire(event)
             if size > self._inline_bytes:
-                publish_chunk(self._queue, chunk, accepted, len(events))
+                self._flush(chunk, accepted, len(events))
                 chunk, chunk_bytes = [], 0
                 accepted.append(self._accept(event, correlation_id))
                 continue
             if len(chunk) == queues.BATCH_LIMIT or chunk_bytes + size > self._inline_bytes:
-                publish_chunk(self._queue, chunk, accepted, len(events))
+                self._flush(chunk, accepted, len(events))
                 chunk, chunk_bytes = [], 0
             chunk.append((event, wire, correlation_id))
             chunk_bytes += size + 1
-        publish_chunk(self._queue, chunk, accepted, len(events))
+        self._flush(chunk, accepted, len(events))
         log.info("email.published_many", emails=len(accepted))
         return accepted
 
+    def _flush(
+        self,
+        chunk: list[tuple[EmailRequested, dict[str, Any], str]],
+        accepted: list[Accepted],
+        total: int,
+    ) -> None:
+        """Publish one message of a batch (one confirm) and note its events accepted."""
+        if not chunk:
+            return
+        assert self._queue is not None
+        try:
+            wires = [wire for _, wire, _ in chunk]
+            self._queue.enqueue(queues.DISPATCH, queues.DISPATCH_EMAILS, (wires,))
+        except BrokerUnavailableError as exc:
+            raise PartlyPublishedError(list(accepted), total, exc) from exc
+        accepted += [_published(event, correlation_id) for event, _, correlation_id in chunk]
 
-def fail_refused_task(
-    emails: EmailClaims, outbox: Outbox, actor: str | None, args: list[Any], reason: str
-) -> None:
-    """The broker refused a task the outbox held (over its size limit, say): the email it was
-    about ends `failed` with `broker_refused` rather than waiting for ever, and the relay goes
-    on with the rows behind it."""
-    if actor not in _EMAIL_TASKS or not args or not isinstance(args[0], str):
-        return
-    outbox_id = emails.mark_failed(
-        args[0],
-        None,
-        code="broker_refused",
-        message=f"RabbitMQ refused the message that carried this email on: {reason}",
+
+def _inline_wire(event: EmailRequested) -> tuple[dict[str, Any], str, int]:
+    """The event as it is published inline (with its correlation id), and its size as JSON."""
+    correlation_id = event.correlation_id or new_correlation_id()
+    wire = event.to_wire()
+    wire["correlation_id"] = correlation_id
+    return wire, correlation_id, len(json.dumps(wire, separators=(",", ":")))
+
+
+def _published(event: EmailRequested, correlation_id: str) -> Accepted:
+    return Accepted(
+        email_id_for(event.company_id, event.event_id),
+        event.event_id,
+        event.company_id,
+        correlation_id,
     )
-    if outbox_id is not None:
-        outbox.publish_stored([outbox_id])
-
-
-_EMAIL_TASKS = {queues.ROUTE_EMAIL, *(actor for _, actor in queues.SENDERS.values())}

@@ -16,13 +16,14 @@ from mailroute.core.errors import BrokerUnavailableError, PermanentError
 from mailroute.core.records import Company
 from mailroute.events import queues
 from mailroute.services.breaks import break_connection
+from mailroute.services.dead_letters import fail_refused_task
 from mailroute.services.dispatching import (
     RetryRefused,
     redispatch_failed,
     retry_failed_while_not_connected,
     route_stored,
 )
-from mailroute.services.intake import PUBLISH_INLINE_BYTES, Intake, fail_refused_task
+from mailroute.services.intake import PUBLISH_INLINE_BYTES, Intake
 from mailroute.services.requested import (
     DispatchOutcome,
     UnreadableMessageError,
